@@ -1,0 +1,1 @@
+"""A small data mapper over cassandra-driver. It never imports Django."""

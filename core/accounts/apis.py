@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
+
+from core.accounts import selectors, services
+from core.accounts.throttles import LoginClientThrottle, LoginEmailThrottle
+from core.accounts.tokens import RefreshSerializer, SingleUseRefreshToken, UserSerializer, user_payload
+from core.common.pagination import PageNumberPagination
+from core.common.permissions import IsAdmin, IsPerson, IsPersonDoctorOrAdmin
+
+
+class LoginApi(TokenObtainPairView):
+    throttle_classes = [LoginClientThrottle, LoginEmailThrottle]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "LoginResult", {"access": serializers.CharField(), "refresh": serializers.CharField(), "user": UserSerializer()}
+        )
+    )
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
+class RefreshApi(TokenRefreshView):
+    serializer_class = RefreshSerializer  # type: ignore[assignment]
+
+
+class VerifyApi(TokenVerifyView):
+    pass
+
+
+class LogoutApi(APIView):
+    authentication_classes = [JWTAuthentication]
+    permission_classes = [IsPerson]
+
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            token = SingleUseRefreshToken(data.validated_data["refresh"])
+            if token.payload.get("user_id") != request.user.id:
+                raise TokenError("This refresh token belongs to someone else.")
+            token.blacklist()
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(responses=UserSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(user_payload(request.user))
+
+
+class StudentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField(allow_null=True)
+    full_name = serializers.CharField()
+    student_number = serializers.CharField()
+    level = serializers.CharField(source="level.name", allow_null=True, default=None)
+
+
+class StudentsApi(APIView):
+    permission_classes = [IsPersonDoctorOrAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
+        full_name = serializers.CharField(max_length=200)
+        student_number = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", max_length=64)
+        level = serializers.CharField(max_length=100)
+        password = serializers.CharField(required=False, allow_null=True, min_length=8, max_length=128)
+
+    @extend_schema(request=InputSerializer, responses={201: StudentOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        student = services.student_create(**data.validated_data)
+        return Response(StudentOutputSerializer(student).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("level", str), OpenApiParameter("search", str)],
+        responses=StudentOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        students = selectors.student_list(level=request.query_params.get("level"), search=request.query_params.get("search"))
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(students, request, view=self)
+        return paginator.get_paginated_response(StudentOutputSerializer(page, many=True).data)
+
+
+class DoctorsApi(APIView):
+    permission_classes = [IsAdmin, IsPerson]
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        full_name = serializers.CharField(max_length=200)
+        password = serializers.CharField(min_length=8, max_length=128)
+        subjects = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        email = serializers.EmailField()
+        full_name = serializers.CharField()
+        role = serializers.CharField()
+        subjects = serializers.SerializerMethodField()
+
+        def get_subjects(self, doctor: object) -> list[str]:
+            return sorted(s.name for s in doctor.subjects.all())  # type: ignore[attr-defined]
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        doctor = services.doctor_create(**data.validated_data)
+        return Response(self.OutputSerializer(doctor).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiKeysApi(APIView):
+    permission_classes = [IsPersonDoctorOrAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+
+    class CreatedSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        key = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key, raw = services.api_key_create(user=request.user, name=data.validated_data["name"])
+        body = {"id": key.id, "name": key.name, "key": raw, "created_at": key.created_at}
+        return Response(self.CreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=ApiKeyOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(selectors.api_key_list(user=request.user), request, view=self)
+        return paginator.get_paginated_response(ApiKeyOutputSerializer(page, many=True).data)
+
+
+class ApiKeyDetailApi(APIView):
+    permission_classes = [IsPersonDoctorOrAdmin]
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, key_id: int) -> Response:
+        services.api_key_revoke(user=request.user, key_id=key_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+

@@ -1,0 +1,84 @@
+"""Every write about people, levels, subjects and API keys."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.accounts.models import ApiKey, Level, Role, Subject, User
+from core.accounts.selectors import api_key_hash
+from core.common.errors import Conflict, NotFound
+
+API_KEY_PREFIX = "ek_"
+
+
+def level_get_or_create(*, name: str) -> Level:
+    level, _ = Level.objects.get_or_create(name=name.strip())
+    return level
+
+
+def subject_get_or_create(*, name: str) -> Subject:
+    subject, _ = Subject.objects.get_or_create(name=name.strip())
+    return subject
+
+
+def _email_taken(email: str | None) -> bool:
+    return bool(email) and User.objects.filter(email__iexact=email).exists()
+
+
+@transaction.atomic
+def student_create(
+    *, student_number: str, full_name: str, level: str | None, email: str | None = None, password: str | None = None
+) -> User:
+    """Create a student. Raises Conflict when the student number or the email is taken."""
+    if User.objects.filter(student_number=student_number).exists():
+        raise Conflict(f"Student number {student_number} is already taken.")
+    if _email_taken(email):
+        raise Conflict(f"The email {email} is already taken.")
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(
+                email=email or None,
+                password=password or None,
+                role=Role.STUDENT,
+                student_number=student_number,
+                full_name=full_name,
+                level=level_get_or_create(name=level) if level else None,
+            )
+    except IntegrityError as exc:  # a concurrent create won the race
+        raise Conflict("The student number or email is already taken.") from exc
+
+
+@transaction.atomic
+def doctor_create(*, email: str, full_name: str, password: str, subjects: list[str] | None = None) -> User:
+    """Create a doctor, who may log into the admin, and give them their subjects."""
+    if _email_taken(email):
+        raise Conflict(f"The email {email} is already taken.")
+    try:
+        with transaction.atomic():
+            doctor = User.objects.create_user(
+                email=email, password=password, role=Role.DOCTOR, full_name=full_name, is_staff=True
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"The email {email} is already taken.") from exc
+    for name in subjects or []:
+        subject_get_or_create(name=name).doctors.add(doctor)
+    return doctor
+
+
+def api_key_create(*, user: User, name: str) -> tuple[ApiKey, str]:
+    """Make a key for `user`; returns the record and the raw key, which is never stored."""
+    raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(user=user, name=name, prefix=raw[:12], key_hash=api_key_hash(raw))
+    return key, raw
+
+
+def api_key_revoke(*, user: User, key_id: int) -> None:
+    """Revoke a key of `user` (any key, for an admin). Another doctor's key is not found."""
+    keys = ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True)
+    if user.role != Role.ADMIN:
+        keys = keys.filter(user=user)
+    if keys.update(revoked_at=timezone.now()) != 1:
+        raise NotFound("No such API key.")

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from core.common.apis import HealthApi, RootApi
+
+urlpatterns = [
+    path("", RootApi.as_view(), name="root"),
+    path("health", HealthApi.as_view(), name="health"),
+]

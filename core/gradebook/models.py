@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.db import models
+
+
+class SubjectGrade(models.Model):
+    """A student's overall grade in a subject, 0 to 100. One per (student, subject); last write wins."""
+
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subject_grades")
+    subject = models.ForeignKey("accounts.Subject", on_delete=models.CASCADE, related_name="grades")
+    grade = models.PositiveSmallIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["subject_id", "student_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["student", "subject"], name="gradebook_one_grade_per_student_subject"),
+            models.CheckConstraint(condition=models.Q(grade__lte=100), name="gradebook_grade_at_most_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} {self.subject_id}: {self.grade}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class HandinsConfig(AppConfig):
+    name = "core.handins"
+    label = "handins"

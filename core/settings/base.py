@@ -1,0 +1,238 @@
+"""Settings for every environment, read from the environment (django-environ).
+
+Every variable is listed, with its default, in `.env.example`. The defaults are the local
+servers that `scripts/services.sh` starts, so `make test` and `make run` need no `.env`.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# --- core -----------------------------------------------------------------------------------
+SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "import_export",
+    "core.common",
+    "core.jobs",
+    "core.accounts",
+    "core.answers",
+    "core.exams",
+    "core.grading",
+    "core.gradebook",
+    "core.handins",
+]
+
+MIDDLEWARE = [
+    "core.common.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.common.middleware.JsonErrorMiddleware",
+]
+
+ROOT_URLCONF = "core.urls"
+WSGI_APPLICATION = "core.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "core" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- stores ---------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://exams:exams@127.0.0.1:55432/exams"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=3)
+# Several suites may share one server; each run can pick its own test database.
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_exams")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="exams"),
+        "TIMEOUT": 3600,
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+
+# The answer store: "cassandra" in production and `make up`, "postgres" for `make run`.
+ANSWER_STORE = env.str("ANSWER_STORE", default="postgres")
+CASSANDRA = {
+    "HOSTS": env.list("CASSANDRA_HOSTS", default=["127.0.0.1"]),
+    "PORT": env.int("CASSANDRA_PORT", default=59042),
+    "KEYSPACE": env.str("CASSANDRA_KEYSPACE", default="exams"),
+    "REPLICATION_FACTOR": env.int("CASSANDRA_REPLICATION_FACTOR", default=1),
+    "CONSISTENCY": env.str("CASSANDRA_CONSISTENCY", default="LOCAL_QUORUM"),
+    "CONNECT_TIMEOUT": env.float("CASSANDRA_CONNECT_TIMEOUT", default=2.0),
+    "REQUEST_TIMEOUT": env.float("CASSANDRA_REQUEST_TIMEOUT", default=5.0),
+}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/1")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
+# Longer than the longest task, or Redis redelivers a task that is still running.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "core.accounts.authentication.ApiKeyAuthentication",
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.common.pagination.PageNumberPagination",
+    "PAGE_SIZE": env.int("PAGE_SIZE", default=50),
+    "DEFAULT_SCHEMA_CLASS": "core.common.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "core.common.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "login_ip": env.str("LOGIN_RATE_PER_CLIENT", default="30/min"),
+        "login_email": env.str("LOGIN_RATE_PER_EMAIL", default="10/min"),
+    },
+    # Behind one Nginx, the client is the last X-Forwarded-For entry, which Nginx appends;
+    # an entry a client forged sits to its left and is ignored.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=1),
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="dev-only-insecure-jwt-signing-key-change-me"),
+    "AUDIENCE": env.str("JWT_AUDIENCE", default="exams-api"),
+    "ISSUER": env.str("JWT_ISSUER", default="exams-platform"),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_CLAIM": "user_id",
+    "TOKEN_OBTAIN_SERIALIZER": "core.accounts.tokens.LoginSerializer",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Exams platform API",
+    "DESCRIPTION": "Online exams, answers, grading, gradebook, Markr imports and hand-ins.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = False
+
+# --- limits ---------------------------------------------------------------------------------
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+MARKR_MAX_BYTES = env.int("MARKR_MAX_BYTES", default=20 * 1024 * 1024)
+HANDIN_MAX_BYTES = env.int("HANDIN_MAX_BYTES", default=3 * 1024 * 1024)
+HANDIN_RETENTION_DAYS = env.int("HANDIN_RETENTION_DAYS", default=3)
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+
+# --- files ----------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / ".state" / "media"))
+MEDIA_URL = "/media/"
+# "s3" (SeaweedFS locally, any S3 in production) or "local" for `make run`.
+FILE_STORAGE = env.str("FILE_STORAGE", default="s3")
+S3 = {
+    "ENDPOINT_URL": env.str("S3_ENDPOINT_URL", default="http://127.0.0.1:58333"),
+    # Presigned URLs sign the Host header, so they are made for the address clients use.
+    "PUBLIC_ENDPOINT_URL": env.str("S3_PUBLIC_ENDPOINT_URL", default="http://127.0.0.1:58333"),
+    "ACCESS_KEY": env.str("S3_ACCESS_KEY", default="exams-access"),
+    "SECRET_KEY": env.str("S3_SECRET_KEY", default="exams-secret-key-for-local-only"),
+    "BUCKET": env.str("S3_BUCKET", default="exams"),
+    "REGION": env.str("S3_REGION", default="us-east-1"),
+}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- i18n, logging --------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "cassandra": {"level": "WARNING"},
+    },
+}
+
+TEST_RUNNER = "core.test_runner.CountingTestRunner"
+
+if FILE_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "endpoint_url": S3["ENDPOINT_URL"],
+            "access_key": S3["ACCESS_KEY"],
+            "secret_key": S3["SECRET_KEY"],
+            "bucket_name": S3["BUCKET"],
+            "region_name": S3["REGION"],
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            "querystring_auth": True,
+            "querystring_expire": 600,
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
