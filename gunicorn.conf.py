@@ -12,7 +12,7 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 forwarded_allow_ips = "127.0.0.1"
 
 
-def post_fork(server, worker):  # noqa: ANN001, ANN201
+def post_fork(server, worker):
     # The answer store's driver session must be created in each worker, after the fork.
     from core.answers.store import reset_after_fork
 

@@ -19,7 +19,9 @@ class UserAdmin(RoleScopedAdmin, DjangoUserAdmin):
         ("Person", {"fields": ("full_name", "student_number", "level")}),
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "role", "full_name", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "role", "full_name", "password1", "password2")}),
+    )
     filter_horizontal = ()
 
 
@@ -31,7 +33,7 @@ class StudentAdmin(RoleScopedAdmin):
     search_fields = ("student_number", "full_name", "email")
     fields = ("student_number", "full_name", "email", "level", "is_active")
 
-    def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
+    def save_model(self, request, obj, form, change) -> None:
         obj.role = Role.STUDENT
         if not change:
             obj.set_unusable_password()
@@ -44,7 +46,7 @@ class DoctorAdmin(RoleScopedAdmin):
     search_fields = ("email", "full_name")
     fields = ("email", "full_name", "is_active")
 
-    def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
+    def save_model(self, request, obj, form, change) -> None:
         obj.role, obj.is_staff = Role.DOCTOR, True
         if not change:
             obj.set_unusable_password()
@@ -64,13 +66,13 @@ class SubjectAdmin(RoleScopedAdmin):
     search_fields = ("name",)
     filter_horizontal = ("doctors",)
 
-    def get_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+    def get_fields(self, request, obj=None):
         return ("name", "doctors") if self.is_admin(request) else ("name",)
 
-    def doctor_queryset(self, request, queryset):  # noqa: ANN001, ANN201
+    def doctor_queryset(self, request, queryset):
         return queryset.filter(doctors=request.user)
 
-    def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
+    def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         if self.is_doctor(request):
             obj.doctors.add(request.user)
@@ -87,12 +89,12 @@ class ApiKeyAdmin(RoleScopedAdmin):
     exclude = ("key_hash",)
     actions = ("revoke",)
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return False
 
-    def doctor_queryset(self, request, queryset):  # noqa: ANN001, ANN201
+    def doctor_queryset(self, request, queryset):
         return queryset.filter(user=request.user)
 
     @admin.action(description="Revoke the selected keys")
-    def revoke(self, request, queryset) -> None:  # noqa: ANN001
+    def revoke(self, request, queryset) -> None:
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())

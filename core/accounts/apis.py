@@ -13,7 +13,7 @@ from core.accounts import selectors, services
 from core.accounts.throttles import LoginClientThrottle, LoginEmailThrottle
 from core.accounts.tokens import RefreshSerializer, SingleUseRefreshToken, UserSerializer, user_payload
 from core.common.pagination import PageNumberPagination
-from core.common.permissions import IsAdmin, IsPerson, IsPersonDoctorOrAdmin
+from core.common.permissions import IsAdmin, IsDoctorOrAdmin, IsPerson, IsPersonDoctorOrAdmin
 
 
 class LoginApi(TokenObtainPairView):
@@ -21,7 +21,8 @@ class LoginApi(TokenObtainPairView):
 
     @extend_schema(
         responses=inline_serializer(
-            "LoginResult", {"access": serializers.CharField(), "refresh": serializers.CharField(), "user": UserSerializer()}
+            "LoginResult",
+            {"access": serializers.CharField(), "refresh": serializers.CharField(), "user": UserSerializer()},
         )
     )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -49,7 +50,7 @@ class LogoutApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             token = SingleUseRefreshToken(data.validated_data["refresh"])
-            if token.payload.get("user_id") != request.user.id:
+            if str(token.payload.get("user_id")) != str(request.user.id):
                 raise TokenError("This refresh token belongs to someone else.")
             token.blacklist()
         except TokenError as exc:
@@ -74,7 +75,7 @@ class StudentOutputSerializer(serializers.Serializer):
 
 
 class StudentsApi(APIView):
-    permission_classes = [IsPersonDoctorOrAdmin]
+    permission_classes = [IsDoctorOrAdmin]
 
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
@@ -95,7 +96,9 @@ class StudentsApi(APIView):
         responses=StudentOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        students = selectors.student_list(level=request.query_params.get("level"), search=request.query_params.get("search"))
+        students = selectors.student_list(
+            level=request.query_params.get("level"), search=request.query_params.get("search")
+        )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(students, request, view=self)
         return paginator.get_paginated_response(StudentOutputSerializer(page, many=True).data)
@@ -170,4 +173,3 @@ class ApiKeyDetailApi(APIView):
     def delete(self, request: Request, key_id: int) -> Response:
         services.api_key_revoke(user=request.user, key_id=key_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
-

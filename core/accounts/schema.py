@@ -5,5 +5,5 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "core.accounts.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
-    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
+    def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "X-API-Key"}

@@ -10,7 +10,7 @@ class ErrorLogAdmin(admin.ModelAdmin):
     search_fields = ("path", "exception", "request_id")
     readonly_fields = ("created_at", "method", "path", "request_id", "exception", "traceback")
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return False
 
 
@@ -21,36 +21,36 @@ class RoleScopedAdmin(admin.ModelAdmin):
     doctor_can: frozenset[str] = frozenset()
 
     @staticmethod
-    def is_admin(request) -> bool:  # noqa: ANN001
+    def is_admin(request) -> bool:
         return request.user.is_active and (request.user.is_superuser or getattr(request.user, "role", None) == "admin")
 
     @staticmethod
-    def is_doctor(request) -> bool:  # noqa: ANN001
+    def is_doctor(request) -> bool:
         return request.user.is_active and getattr(request.user, "role", None) == "doctor"
 
-    def _may(self, request, action: str) -> bool:  # noqa: ANN001
+    def _may(self, request, action: str) -> bool:
         return self.is_admin(request) or (self.is_doctor(request) and action in self.doctor_can)
 
-    def has_module_permission(self, request) -> bool:  # noqa: ANN001
+    def has_module_permission(self, request) -> bool:
         return self._may(request, "view")
 
-    def has_view_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_view_permission(self, request, obj=None) -> bool:
         return self._may(request, "view") or self._may(request, "change")
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return self._may(request, "add")
 
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request, obj=None) -> bool:
         return self._may(request, "change")
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request, obj=None) -> bool:
         return self._may(request, "delete")
 
-    def get_queryset(self, request):  # noqa: ANN001, ANN201
+    def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if self.is_admin(request):
             return queryset
         return self.doctor_queryset(request, queryset)
 
-    def doctor_queryset(self, request, queryset):  # noqa: ANN001, ANN201
+    def doctor_queryset(self, request, queryset):
         return queryset

@@ -97,9 +97,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
     if isinstance(exc, exceptions.ValidationError):
-        response.data = error_body(
-            "validation_error", "The request has invalid fields.", _flatten_fields(exc.detail)
-        )
+        response.data = error_body("validation_error", "The request has invalid fields.", _flatten_fields(exc.detail))
         return response
     detail = exc.detail
     code = getattr(detail, "code", None) or exc.default_code
