@@ -32,6 +32,9 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when claimed and on every advance. A running job whose heartbeat is older than the lease
+    # lost its worker (kill -9, OOM) and may be claimed again: see services.job_claim.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -1,0 +1,24 @@
+from rest_framework import serializers
+
+
+class JobErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
+
+
+class JobSerializer(serializers.Serializer):
+    """A job as every API shows it, also inside `{"job": {...}}` answers of work that starts one."""
+
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    total = serializers.IntegerField()
+    processed = serializers.IntegerField()
+    errors = JobErrorSerializer(many=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+def job_payload(job: object) -> dict:
+    return JobSerializer(job).data
