@@ -1,0 +1,67 @@
+# `make` lists the targets. Every target installs what it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+SERVICES := scripts/services.sh
+STAMP := .venv/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-s3.txt | sha1sum | cut -c1-12)
+
+# make up: the production-like stack (Cassandra answers, S3 files, gunicorn x N behind Nginx).
+UP_ENV := ANSWER_STORE=cassandra FILE_STORAGE=s3 DEBUG=false
+# make run: embedded defaults (answers in PostgreSQL, files on local disk, the dev server).
+RUN_ENV := ANSWER_STORE=postgres FILE_STORAGE=local DEBUG=true
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-s3.txt
+	@test -x $(PY) || python3 -m venv .venv
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -r requirements-dev.txt
+	@$(PY) -m pip install -q --require-hashes --no-deps -r requirements-s3.txt
+	@rm -f .venv/.installed-*; touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## Create the virtualenv with pinned packages
+
+.PHONY: run
+run: venv ## Everything on embedded defaults, with demo data, on http://127.0.0.1:8000
+	$(SERVICES) start postgres redis
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py demo_data
+	$(RUN_ENV) $(SERVICES) start worker
+	@echo "Dev server on http://127.0.0.1:8000 (API docs at /api/docs/, admin at /admin/). Ctrl-C stops it; 'make down' stops the rest."
+	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+.PHONY: up
+up: venv ## The production-like stack in the background, behind Nginx on http://127.0.0.1:8080
+	$(SERVICES) start postgres redis cassandra s3
+	$(UP_ENV) $(PY) manage.py migrate --noinput
+	$(UP_ENV) $(PY) manage.py cassandra_sync
+	$(UP_ENV) $(PY) manage.py collectstatic --noinput -v0
+	$(UP_ENV) ADMIN_EMAIL=$${ADMIN_EMAIL:-admin@example.com} ADMIN_PASSWORD=$${ADMIN_PASSWORD:-change-me-admin-password} $(PY) manage.py ensure_admin
+	$(UP_ENV) $(SERVICES) start web worker beat nginx
+	@$(PY) scripts/wait_http.py http://127.0.0.1:$${NGINX_PORT:-8080}/health 60
+
+.PHONY: down
+down: ## Stop everything that make up or make run started
+	$(SERVICES) stop nginx beat worker web s3 cassandra redis postgres
+
+.PHONY: test
+test: venv ## Start the real servers and run every test
+	$(SERVICES) start postgres redis cassandra s3
+	ANSWER_STORE=cassandra $(PY) manage.py test --noinput --parallel 1
+
+.PHONY: lint
+lint: venv ## ruff, the ruff format check, and import-linter's layer contracts
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
+
+.PHONY: types
+types: venv ## mypy with django-stubs over the services and cassandra_orm
+	.venv/bin/mypy core/*/services.py cassandra_orm
+
+.PHONY: bench
+bench: up ## The benchmarks of BENCHMARKS.md, each against its floor
+	$(UP_ENV) $(PY) bench/run.py
