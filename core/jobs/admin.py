@@ -34,7 +34,7 @@ class JobAdmin(RoleScopedAdmin):
         "finished_at",
     )
 
-    def doctor_queryset(self, request, queryset):  # noqa: ANN001, ANN201
+    def doctor_queryset(self, request, queryset):
         return queryset.filter(created_by=request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -57,7 +57,7 @@ class JobAdmin(RoleScopedAdmin):
             job.total,
         )
 
-    def get_urls(self):  # noqa: ANN201
+    def get_urls(self):
         extra = [
             path(
                 "<int:job_id>/progress.json",

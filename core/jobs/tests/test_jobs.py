@@ -10,7 +10,7 @@ from core.jobs.models import Job
 from core.jobs.services import JOB_LEASE, JobBusy, job_advance, job_begin, job_claim, job_create, job_finish
 
 
-def make_user(email: str, role: str = "doctor", **fields: object):  # noqa: ANN201
+def make_user(email: str, role: str = "doctor", **fields: object):
     if role == "student":
         fields.setdefault("student_number", email.split("@")[0])
     return get_user_model().objects.create_user(email=email, password="pass-word-1", role=role, **fields)
