@@ -1,0 +1,165 @@
+"""Every write of the gradebook: course grades, and Markr imports into degrees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.hashers import make_password
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.accounts.models import Role, Subject, User
+from core.accounts.services import subject_get_or_create
+from core.common.errors import Conflict, NotFound
+from core.exams.models import Exam
+from core.gradebook.markr import MergedMarks, markr_merge, markr_parse
+from core.gradebook.models import SubjectGrade
+from core.gradebook.selectors import subject_visible_get
+from core.grading.models import Degree
+
+# Exams that a Markr import creates belong to this subject (Exam.subject is required; Markr has none).
+MARKR_SUBJECT = "Markr"
+
+
+def student_get_or_create(*, student_number: str, full_name: str = "") -> User:
+    """The student with this number, created (role student, no usable password) when unknown."""
+    student, _ = User.objects.get_or_create(
+        student_number=student_number,
+        defaults={"role": Role.STUDENT, "full_name": full_name, "password": make_password(None)},
+    )
+    return student
+
+
+def _subject_for_write(*, user: User, name: str) -> Subject:
+    """An unknown subject is created, and a doctor who names it teaches it. A known subject must be one the
+    caller sees (a doctor's own; any for an admin): a doctor cannot write grades into another's subject."""
+    try:
+        return subject_visible_get(user=user, name=name)
+    except NotFound:
+        if Subject.objects.filter(name=name).exists():
+            raise
+    subject = subject_get_or_create(name=name)
+    if user.role == Role.DOCTOR:
+        subject.doctors.add(user)
+    return subject
+
+
+@transaction.atomic
+def subject_grade_submit(*, user: User, student_number: str, subject_name: str, grade: int) -> SubjectGrade:
+    """Upsert a student's grade in a subject; the last write wins (one INSERT ... ON CONFLICT DO UPDATE)."""
+    subject = _subject_for_write(user=user, name=subject_name)
+    student = student_get_or_create(student_number=student_number)
+    table = SubjectGrade._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(  # table names come from model _meta, values are parameters
+            f"""
+            INSERT INTO {table} (student_id, subject_id, grade, updated_at)
+            VALUES (%s, %s, %s, %s)
+            ON CONFLICT (student_id, subject_id)
+            DO UPDATE SET grade = EXCLUDED.grade, updated_at = EXCLUDED.updated_at
+            RETURNING id, updated_at
+            """,  # noqa: S608
+            [student.id, subject.id, grade, timezone.now()],
+        )
+        grade_id, updated_at = cursor.fetchone()
+    return SubjectGrade(id=grade_id, student=student, subject=subject, grade=grade, updated_at=updated_at)
+
+
+@dataclass(frozen=True)
+class MarkrImported:
+    imported: int  # records in the document, before duplicates are merged
+    tests: list[str]  # distinct test ids, sorted
+
+
+def _exams_for_import(*, user: User, test_ids: list[str], first_index: dict[str, int]) -> dict[str, int]:
+    """The id of each test's exam, creating a `paper` exam for an unknown test. Call inside the import's
+    transaction. 409 for an exam that is not `paper`; 404 for a doctor's import into another's exam."""
+    existing = {exam.code: exam for exam in Exam.objects.filter(code__in=test_ids)}
+    missing = [code for code in test_ids if code not in existing]
+    if missing:
+        subject = subject_get_or_create(name=MARKR_SUBJECT)
+        owner = user if user.role == Role.DOCTOR else None
+        Exam.objects.bulk_create(
+            [
+                Exam(
+                    code=code,
+                    title=f"Markr test {code}",
+                    subject=subject,
+                    owner=owner,
+                    kind=Exam.Kind.PAPER,
+                    status=Exam.Status.GRADED,
+                )
+                for code in missing
+            ],
+            ignore_conflicts=True,  # a concurrent import may create the same test; it is checked below
+        )
+        existing = {exam.code: exam for exam in Exam.objects.filter(code__in=test_ids)}
+    for code in sorted(test_ids, key=lambda c: first_index[c]):
+        exam = existing[code]
+        if user.role == Role.DOCTOR and exam.owner_id != user.id:
+            raise NotFound(f"Result {first_index[code]}: test {code} is not one of your exams.")
+        if exam.kind != Exam.Kind.PAPER:
+            raise Conflict(
+                f"Result {first_index[code]}: test {code} is an {exam.kind} exam; only paper exams take imports."
+            )
+    return {code: exam.id for code, exam in existing.items()}
+
+
+def _students_create_missing(*, names: dict[str, str]) -> None:
+    """Create every unknown student in one statement (role student, no usable password)."""
+    user = User._meta
+    with connection.cursor() as cursor:
+        cursor.execute(  # table names come from model _meta, values are parameters
+            f"""
+            INSERT INTO {user.db_table} (password, is_superuser, role, full_name, student_number,
+                                         is_active, is_staff, date_joined)
+            SELECT '!' || md5(random()::text || clock_timestamp()::text), false, %s, n.full_name,
+                   n.student_number, true, false, %s
+            FROM unnest(%s::text[], %s::text[]) AS n(student_number, full_name)
+            ON CONFLICT (student_number) DO NOTHING
+            """,  # noqa: S608
+            [Role.STUDENT.value, timezone.now(), list(names), list(names.values())],
+        )
+
+
+def _degrees_merge(*, merged: list[MergedMarks], exam_ids: dict[str, int]) -> None:
+    """Merge degrees with the Markr rule, in SQL: the higher obtained and the higher available, each on its own.
+    GREATEST of each keeps obtained <= available, as max(obtained) <= max(available)."""
+    degree, user = Degree._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(  # table names come from model _meta, values are parameters
+            f"""
+            INSERT INTO {degree} AS d (student_id, exam_id, marks_obtained, marks_available, source, graded_at)
+            SELECT s.id, r.exam_id, r.obtained, r.available, %s, %s
+            FROM unnest(%s::text[], %s::bigint[], %s::integer[], %s::integer[])
+                 AS r(student_number, exam_id, obtained, available)
+            JOIN {user} s ON s.student_number = r.student_number
+            ON CONFLICT (student_id, exam_id) DO UPDATE SET
+                marks_obtained = GREATEST(d.marks_obtained, EXCLUDED.marks_obtained),
+                marks_available = GREATEST(d.marks_available, EXCLUDED.marks_available),
+                source = EXCLUDED.source,
+                graded_at = EXCLUDED.graded_at
+            WHERE EXCLUDED.marks_obtained > d.marks_obtained OR EXCLUDED.marks_available > d.marks_available
+            """,  # noqa: S608
+            [
+                Degree.Source.MARKR.value,
+                timezone.now(),
+                [m.student_number for m in merged],
+                [exam_ids[m.test_id] for m in merged],
+                [m.marks_obtained for m in merged],
+                [m.marks_available for m in merged],
+            ],
+        )
+
+
+def markr_import(*, user: User, body: bytes) -> MarkrImported:
+    """POST /import: all or nothing. Parses and checks the whole document first (400/422), then in ONE
+    transaction creates unknown tests (paper exams) and students and merges the degrees."""
+    document = markr_parse(body, stop_at_first_error=True)
+    merged, names, first_index = markr_merge(document.results)
+    test_ids = sorted(first_index)
+    with transaction.atomic():
+        exam_ids = _exams_for_import(user=user, test_ids=test_ids, first_index=first_index)
+        _students_create_missing(names=names)
+        _degrees_merge(merged=merged, exam_ids=exam_ids)
+    return MarkrImported(imported=len(document.results), tests=test_ids)
