@@ -1,0 +1,342 @@
+"""The exam API: doctors manage exams, students take them. Views parse, call one service, serialise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.drainage import set_override
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
+
+from core.accounts.models import Role
+from core.common.pagination import PageNumberPagination
+from core.common.permissions import IsDoctorOrAdmin, IsPerson, IsStudent
+from core.exams import selectors, services
+from core.exams.models import Exam, Question
+from core.exams.parsers import BoundedJSONParser
+from core.exams.schema import ExamKindField, ExamStatusField
+
+# The stateless JWT check is the same bearer scheme as the default one, only without the user query.
+set_override(JWTStatelessUserAuthentication, "suppress_collision_warning", True)
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+class AttemptSerializer(serializers.Serializer):
+    started_at = serializers.DateTimeField()
+    deadline = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class StudentChoiceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class DoctorChoiceSerializer(StudentChoiceSerializer):
+    is_correct = serializers.BooleanField()
+
+
+class StudentQuestionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    image_url = serializers.SerializerMethodField()
+    points = serializers.IntegerField()
+    choices = StudentChoiceSerializer(many=True, source="choices.all")
+
+    def get_image_url(self, question: Question) -> str | None:
+        return question.image.url if question.image else None
+
+
+class DoctorQuestionSerializer(StudentQuestionSerializer):
+    position = serializers.IntegerField()
+    choices = DoctorChoiceSerializer(many=True, source="choices.all")
+
+
+class _ExamBaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    title = serializers.CharField()
+    subject = serializers.CharField(source="subject.name")
+    level = serializers.CharField(source="level.name", allow_null=True, default=None)
+    kind = ExamKindField()
+    opens_at = serializers.DateTimeField(allow_null=True)
+    closes_at = serializers.DateTimeField(allow_null=True)
+    duration_minutes = serializers.IntegerField()
+    grace_seconds = serializers.IntegerField()
+    status = ExamStatusField()
+
+
+class StudentExamSerializer(_ExamBaseSerializer):
+    attempt = serializers.SerializerMethodField()
+    result_available = serializers.BooleanField()
+
+    @extend_schema_field(AttemptSerializer(allow_null=True))
+    def get_attempt(self, exam: Exam) -> dict[str, Any] | None:
+        attempt = selectors.attempt_of(exam=exam)
+        return AttemptSerializer(attempt).data if attempt else None
+
+
+class StudentExamDetailSerializer(StudentExamSerializer):
+    questions = serializers.SerializerMethodField(help_text="Empty until the student has started the exam.")
+    server_time = serializers.DateTimeField()
+
+    @extend_schema_field(StudentQuestionSerializer(many=True))
+    def get_questions(self, exam: Exam) -> list[dict[str, Any]]:
+        # Questions are shown once the student's own clock runs, so nobody reads them before starting.
+        if selectors.attempt_of(exam=exam) is None:
+            return []
+        return StudentQuestionSerializer(exam.questions.all(), many=True).data  # type: ignore[return-value]
+
+
+class DoctorExamSerializer(_ExamBaseSerializer):
+    results_released = serializers.BooleanField()
+    owner = serializers.CharField(source="owner.email", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class DoctorExamDetailSerializer(DoctorExamSerializer):
+    questions = DoctorQuestionSerializer(many=True, source="questions.all")
+
+
+ExamListItem = PolymorphicProxySerializer(
+    component_name="ExamListItem",
+    serializers=[StudentExamSerializer, DoctorExamSerializer],
+    resource_type_field_name=None,
+    many=True,
+)
+ExamDetail = PolymorphicProxySerializer(
+    component_name="ExamDetail",
+    serializers=[StudentExamDetailSerializer, DoctorExamDetailSerializer],
+    resource_type_field_name=None,
+)
+
+
+def _exam_detail(*, request: Request, exam: Exam) -> dict[str, Any]:
+    if request.user.role == Role.STUDENT:
+        exam.server_time = timezone.now()  # type: ignore[attr-defined]
+        return StudentExamDetailSerializer(exam).data  # type: ignore[return-value]
+    return DoctorExamDetailSerializer(exam).data  # type: ignore[return-value]
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+class ChoiceInputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(required=False, help_text="PATCH only: the choice to correct.")
+    text = serializers.CharField(max_length=500)
+    is_correct = serializers.BooleanField(default=False)
+
+
+class QuestionInputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(required=False, help_text="PATCH only: the question to correct.")
+    text = serializers.CharField()
+    points = serializers.IntegerField(min_value=0, max_value=1000, default=1)
+    choices = ChoiceInputSerializer(many=True)
+
+
+def _code_has_no_slash(value: str) -> None:
+    if "/" in value:
+        raise serializers.ValidationError("An exam code may not contain '/'.")
+
+
+class ExamInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64, validators=[_code_has_no_slash])
+    title = serializers.CharField(max_length=200)
+    subject = serializers.CharField(max_length=100)
+    level = serializers.CharField(max_length=100)
+    kind = ExamKindField()
+    opens_at = serializers.DateTimeField(allow_null=True)
+    closes_at = serializers.DateTimeField(allow_null=True)
+    duration_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
+    grace_seconds = serializers.IntegerField(min_value=0, max_value=3600, required=False)
+    questions = QuestionInputSerializer(many=True, required=False, max_length=500)
+
+
+class ExamPatchSerializer(ExamInputSerializer):
+    status = ExamStatusField(required=False)
+    results_released = serializers.BooleanField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, partial=True, **kwargs)
+
+
+class AnswerItemSerializer(serializers.Serializer):
+    question = serializers.IntegerField()
+    choices = serializers.ListField(child=serializers.IntegerField())
+
+
+@extend_schema_field(AnswerItemSerializer(many=True))
+class AnswersField(serializers.Field):
+    """`[{"question": int, "choices": [int, ...]}, ...]` parsed by hand: this is the hot path, and nested
+    serializers cost more than the rest of the request. Only the shape is checked here (400); whether the
+    answers fit the exam is the service's business (422)."""
+
+    def to_internal_value(self, data: Any) -> list[tuple[int, list[int]]]:
+        if not isinstance(data, list):
+            raise serializers.ValidationError("Expected a list of {question, choices} objects.")
+        parsed: list[tuple[int, list[int]]] = []
+        errors: dict[str, list[str]] = {}
+        for index, item in enumerate(data):
+            question = item.get("question") if isinstance(item, dict) else None
+            choices = item.get("choices") if isinstance(item, dict) else None
+            if not isinstance(item, dict):
+                errors[str(index)] = ["Expected an object with question and choices."]
+            elif type(question) is not int:
+                errors[str(index)] = ["question must be an integer id."]
+            elif not isinstance(choices, list) or any(type(choice) is not int for choice in choices):
+                errors[str(index)] = ["choices must be a list of integer ids."]
+            else:
+                parsed.append((question, choices))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return parsed
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class SavedAnswerSerializer(serializers.Serializer):
+    question = serializers.IntegerField(source="question_id")
+    choices = serializers.ListField(child=serializers.IntegerField(), source="choice_ids")
+    saved_at = serializers.DateTimeField()
+
+
+class _ByMethod(APIView):
+    """Picks permissions per HTTP method from `permissions_by_method`."""
+
+    permissions_by_method: dict[str, list[type[BasePermission]]] = {}
+
+    def get_permissions(self) -> list[BasePermission]:
+        method = (self.request.method or "GET").lower()
+        return [permission() for permission in self.permissions_by_method.get(method, [IsPerson])]
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+class ExamsApi(_ByMethod):
+    permissions_by_method = {"get": [IsPerson], "post": [IsDoctorOrAdmin]}
+
+    @extend_schema(
+        responses=ExamListItem,
+        description="A student gets the exams of their level that have left draft, with their attempt and "
+        "whether a result is available. A doctor gets their own exams; an admin every exam.",
+    )
+    def get(self, request: Request) -> Response:
+        exams = selectors.exam_list(user=request.user)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(exams, request, view=self)
+        item = StudentExamSerializer if request.user.role == Role.STUDENT else DoctorExamSerializer
+        return paginator.get_paginated_response(item(page, many=True).data)
+
+    @extend_schema(request=ExamInputSerializer, responses={201: DoctorExamDetailSerializer})
+    def post(self, request: Request) -> Response:
+        data = ExamInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        exam = services.exam_create(user=request.user, **data.validated_data)
+        exam = selectors.exam_get(user=request.user, exam_id=exam.id)
+        return Response(DoctorExamDetailSerializer(exam).data, status=status.HTTP_201_CREATED)
+
+
+class ExamDetailApi(_ByMethod):
+    permissions_by_method = {"get": [IsPerson], "patch": [IsDoctorOrAdmin]}
+
+    @extend_schema(
+        responses=ExamDetail,
+        description="A student never gets is_correct, sees questions once they have started the exam, and gets "
+        "404 for an exam they may not see. A doctor gets their own exams with is_correct.",
+    )
+    def get(self, request: Request, exam_id: int) -> Response:
+        exam = selectors.exam_get(user=request.user, exam_id=exam_id)
+        return Response(_exam_detail(request=request, exam=exam))
+
+    @extend_schema(
+        request=ExamPatchSerializer,
+        responses={200: DoctorExamDetailSerializer},
+        description="Any field; `questions` replaces the exam's questions: items with an `id` correct that "
+        "question (choices likewise), items without one are added, those left out are removed. Once an "
+        "attempt exists, adding or removing is 409 `questions_locked`. `status` only moves forward.",
+    )
+    def patch(self, request: Request, exam_id: int) -> Response:
+        data = ExamPatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.exam_update(user=request.user, exam_id=exam_id, changes=dict(data.validated_data))
+        exam = selectors.exam_get(user=request.user, exam_id=exam_id)
+        return Response(DoctorExamDetailSerializer(exam).data)
+
+
+class AttemptStartApi(APIView):
+    permission_classes = [IsStudent]
+
+    class OutputSerializer(AttemptSerializer):
+        server_time = serializers.DateTimeField()
+
+    @extend_schema(request=None, responses={200: OutputSerializer, 201: OutputSerializer})
+    def post(self, request: Request, exam_id: int) -> Response:
+        now = timezone.now()
+        attempt, created = services.attempt_start(student=request.user, exam_id=exam_id, now=now)
+        attempt.server_time = now  # type: ignore[attr-defined]
+        return Response(
+            self.OutputSerializer(attempt).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class AnswersApi(APIView):
+    # The hot path: the JWT is checked in-process and the user never loaded (its role rides in the token).
+    authentication_classes = [JWTStatelessUserAuthentication]
+    permission_classes = [IsStudent]
+    parser_classes = [BoundedJSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        answers = AnswersField()
+
+    class SavedSerializer(serializers.Serializer):
+        saved = serializers.IntegerField()
+        server_time = serializers.DateTimeField()
+
+    class OutputSerializer(serializers.Serializer):
+        answers = SavedAnswerSerializer(many=True)
+        server_time = serializers.DateTimeField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: SavedSerializer},
+        description="1 to 200 answers, stored all or none. A later save of a question replaces the earlier one.",
+    )
+    def put(self, request: Request, exam_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        now = timezone.now()
+        saved = services.answers_save(
+            student_id=request.user.id, exam_id=exam_id, answers=data.validated_data["answers"], now=now
+        )
+        return Response({"saved": saved, "server_time": now})
+
+    @extend_schema(responses={200: OutputSerializer}, description="The student's own saved answers, to resume.")
+    def get(self, request: Request, exam_id: int) -> Response:
+        answers = services.answers_get(student_id=request.user.id, exam_id=exam_id)
+        return Response(self.OutputSerializer({"answers": answers, "server_time": timezone.now()}).data)
+
+
+class FinishApi(APIView):
+    authentication_classes = [JWTStatelessUserAuthentication]
+    permission_classes = [IsStudent]
+
+    class OutputSerializer(serializers.Serializer):
+        finished_at = serializers.DateTimeField()
+        server_time = serializers.DateTimeField()
+
+    @extend_schema(request=None, responses={202: OutputSerializer})
+    def post(self, request: Request, exam_id: int) -> Response:
+        now = timezone.now()
+        attempt = services.attempt_finish(student_id=request.user.id, exam_id=exam_id, now=now)
+        return Response({"finished_at": attempt.finished_at, "server_time": now}, status=status.HTTP_202_ACCEPTED)

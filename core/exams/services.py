@@ -1,0 +1,392 @@
+"""Every write and rule about exams, attempts and answers. The server owns time: callers pass `now`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, NotRequired, TypedDict
+
+from django.db import IntegrityError, transaction
+
+from core.accounts.models import Role, Subject, User
+from core.accounts.services import level_get_or_create, subject_get_or_create
+from core.answers.store import StoredAnswer, answer_store
+from core.common.errors import Conflict
+from core.exams import selectors
+from core.exams.caching import (
+    ExamKey,
+    attempt_window_remember,
+    exam_key_invalidate,
+    hot_context_get,
+)
+from core.exams.errors import (
+    AnswersInvalid,
+    AttemptClosed,
+    AttemptNotStarted,
+    ExamCodeTaken,
+    ExamInvalid,
+    ExamNotFound,
+    ExamNotOpen,
+    QuestionsLocked,
+    StatusNotForward,
+)
+from core.exams.models import Attempt, Choice, Exam, Question
+from core.exams.signals import attempt_finished
+
+MAX_ANSWERS_PER_SAVE = 200
+MIN_CHOICES = 2
+
+
+class ChoiceIn(TypedDict):
+    text: str
+    is_correct: bool
+    id: NotRequired[int]
+
+
+class QuestionIn(TypedDict):
+    text: str
+    choices: list[ChoiceIn]
+    points: NotRequired[int]
+    id: NotRequired[int]
+
+
+# --- exams ----------------------------------------------------------------------------------
+
+
+def _questions_check(questions: Sequence[QuestionIn]) -> None:
+    """422 unless every question has two or more choices, one or more of them correct."""
+    fields: dict[str, list[str]] = {}
+    for index, question in enumerate(questions):
+        choices = question["choices"]
+        if len(choices) < MIN_CHOICES:
+            fields[f"questions[{index}].choices"] = ["A question needs two or more choices."]
+        elif not any(choice["is_correct"] for choice in choices):
+            fields[f"questions[{index}].choices"] = ["A question needs at least one correct choice."]
+    if fields:
+        raise ExamInvalid("Some questions are not valid; nothing was saved.", fields=fields)
+
+
+def _window_check(*, opens_at: datetime | None, closes_at: datetime | None) -> None:
+    if opens_at and closes_at and closes_at <= opens_at:
+        raise ExamInvalid("The exam must close after it opens.", fields={"closes_at": ["Must be after opens_at."]})
+
+
+def _subject_for(*, name: str, user: User) -> Subject:
+    subject = subject_get_or_create(name=name)
+    # A doctor who names a subject nobody teaches yet becomes its doctor, so they can see its grades.
+    if user.role == Role.DOCTOR and not subject.doctors.exists():
+        subject.doctors.add(user)
+    return subject
+
+
+def _questions_create(*, exam: Exam, questions: Sequence[QuestionIn], first_position: int = 0) -> None:
+    created = Question.objects.bulk_create(
+        Question(exam=exam, text=q["text"], points=q.get("points", 1), position=first_position + i)
+        for i, q in enumerate(questions)
+    )
+    Choice.objects.bulk_create(
+        Choice(question=question, text=c["text"], is_correct=c["is_correct"], position=j)
+        for question, q in zip(created, questions, strict=True)
+        for j, c in enumerate(q["choices"])
+    )
+
+
+@transaction.atomic
+def exam_create(
+    *,
+    user: User,
+    code: str,
+    title: str,
+    subject: str,
+    level: str,
+    kind: str = Exam.Kind.ONLINE,
+    opens_at: datetime | None = None,
+    closes_at: datetime | None = None,
+    duration_minutes: int = 60,
+    grace_seconds: int = 30,
+    questions: Sequence[QuestionIn] | None = None,
+) -> Exam:
+    """Create a draft exam owned by `user`, with its questions. Raises ExamCodeTaken (409) and ExamInvalid (422)."""
+    _window_check(opens_at=opens_at, closes_at=closes_at)
+    questions = questions or []
+    if questions and kind != Exam.Kind.ONLINE:
+        raise ExamInvalid("Only online exams have questions.", fields={"questions": ["Only for kind online."]})
+    _questions_check(questions)
+    if Exam.objects.filter(code=code).exists():
+        raise ExamCodeTaken(f"An exam with the code {code!r} already exists.")
+    try:
+        with transaction.atomic():
+            exam = Exam.objects.create(
+                code=code,
+                title=title,
+                subject=_subject_for(name=subject, user=user),
+                level=level_get_or_create(name=level),
+                owner=user,
+                kind=kind,
+                opens_at=opens_at,
+                closes_at=closes_at,
+                duration_minutes=duration_minutes,
+                grace_seconds=grace_seconds,
+                status=Exam.Status.DRAFT,
+            )
+    except IntegrityError as exc:  # a concurrent create took the code
+        raise ExamCodeTaken(f"An exam with the code {code!r} already exists.") from exc
+    _questions_create(exam=exam, questions=questions)
+    return exam
+
+
+def _exam_for_update(*, user: User, exam_id: int) -> Exam:
+    exams = Exam.objects.select_for_update().filter(pk=exam_id)
+    if user.role != Role.ADMIN:
+        exams = exams.filter(owner_id=user.id)
+    exam = exams.first()
+    if exam is None:
+        raise ExamNotFound()
+    return exam
+
+
+def _status_check(*, current: str, new: str) -> None:
+    order = [str(s) for s in Exam.STATUS_ORDER]
+    if order.index(new) < order.index(current):
+        raise StatusNotForward(f"The status cannot go back from {current} to {new}.")
+
+
+def _questions_replace(*, exam: Exam, questions: Sequence[QuestionIn], locked: bool) -> None:
+    """Make the exam's questions exactly `questions`: items with an `id` correct that question (and choices
+    with an `id` correct that choice), items without one are added, and the ones left out are removed.
+    When `locked` (an attempt exists), adding or removing is a QuestionsLocked (409)."""
+    current = {q.id: q for q in exam.questions.prefetch_related("choices")}
+    fields: dict[str, list[str]] = {}
+    seen: set[int] = set()
+    for i, q in enumerate(questions):
+        qid = q.get("id")
+        if qid is None:
+            continue
+        if qid not in current:
+            fields[f"questions[{i}].id"] = [f"Question {qid} is not in this exam."]
+        elif qid in seen:
+            fields[f"questions[{i}].id"] = [f"Question {qid} appears twice."]
+        else:
+            seen.add(qid)
+            own = {c.id for c in current[qid].choices.all()}
+            seen_choices: set[int] = set()
+            for j, c in enumerate(q["choices"]):
+                cid = c.get("id")
+                if cid is not None and (cid not in own or cid in seen_choices):
+                    fields[f"questions[{i}].choices[{j}].id"] = [f"Choice {cid} is not a choice of question {qid}."]
+                if cid is not None:
+                    seen_choices.add(cid)
+    if fields:
+        raise ExamInvalid("Some question or choice ids do not belong here; nothing was saved.", fields=fields)
+    if locked:
+        added = any(q.get("id") is None for q in questions)
+        removed = bool(set(current) - seen)
+        for q in questions:
+            if q.get("id") is None:
+                continue
+            incoming = {c.get("id") for c in q["choices"]}
+            own = {c.id for c in current[q["id"]].choices.all()}
+            added = added or None in incoming
+            removed = removed or bool(own - incoming)
+        if added or removed:
+            raise QuestionsLocked()
+
+    kept_questions: list[Question] = []
+    new_questions: list[tuple[int, QuestionIn]] = []
+    kept_choices: list[Choice] = []
+    new_choices: list[Choice] = []
+    drop_choices: list[int] = []
+    for position, q in enumerate(questions):
+        if q.get("id") is None:
+            new_questions.append((position, q))
+            continue
+        question = current[q["id"]]
+        question.text, question.points, question.position = q["text"], q.get("points", question.points), position
+        kept_questions.append(question)
+        own_choices = {c.id: c for c in question.choices.all()}
+        keep_ids = set()
+        for j, c in enumerate(q["choices"]):
+            if c.get("id") is None:
+                new_choices.append(Choice(question=question, text=c["text"], is_correct=c["is_correct"], position=j))
+            else:
+                choice = own_choices[c["id"]]
+                choice.text, choice.is_correct, choice.position = c["text"], c["is_correct"], j
+                kept_choices.append(choice)
+                keep_ids.add(choice.id)
+        drop_choices.extend(set(own_choices) - keep_ids)
+
+    Question.objects.filter(pk__in=set(current) - seen).delete()
+    Choice.objects.filter(pk__in=drop_choices).delete()
+    Question.objects.bulk_update(kept_questions, ["text", "points", "position"])
+    Choice.objects.bulk_update(kept_choices, ["text", "is_correct", "position"])
+    Choice.objects.bulk_create(new_choices)
+    for position, q in new_questions:
+        _questions_create(exam=exam, questions=[q], first_position=position)
+
+
+_PLAIN_FIELDS = ("title", "opens_at", "closes_at", "duration_minutes", "grace_seconds", "results_released")
+
+
+@transaction.atomic
+def exam_update(*, user: User, exam_id: int, changes: dict[str, Any]) -> Exam:
+    """Change any field of an exam the user owns (any exam, for an admin). `status` only moves forward;
+    once an attempt exists, questions and choices may be corrected but not added or removed."""
+    exam = _exam_for_update(user=user, exam_id=exam_id)
+    has_attempts = exam.attempts.exists()
+    for name in _PLAIN_FIELDS:
+        if name in changes:
+            setattr(exam, name, changes[name])
+    _window_check(opens_at=exam.opens_at, closes_at=exam.closes_at)
+    if "code" in changes and changes["code"] != exam.code:
+        if Exam.objects.filter(code=changes["code"]).exclude(pk=exam.pk).exists():
+            raise ExamCodeTaken(f"An exam with the code {changes['code']!r} already exists.")
+        exam.code = changes["code"]
+    if "subject" in changes:
+        exam.subject = _subject_for(name=changes["subject"], user=user)
+    if "level" in changes:
+        exam.level = level_get_or_create(name=changes["level"])
+    if "kind" in changes and changes["kind"] != exam.kind:
+        if has_attempts:
+            raise Conflict("Students have started this exam, so its kind cannot change.")
+        exam.kind = changes["kind"]
+    if "questions" in changes:
+        if changes["questions"] and exam.kind != Exam.Kind.ONLINE:
+            raise ExamInvalid("Only online exams have questions.", fields={"questions": ["Only for kind online."]})
+        _questions_check(changes["questions"])
+        _questions_replace(exam=exam, questions=changes["questions"], locked=has_attempts)
+    if "status" in changes and changes["status"] != exam.status:
+        _status_check(current=exam.status, new=changes["status"])
+        if changes["status"] == Exam.Status.PUBLISHED and exam.kind == Exam.Kind.ONLINE and not exam.questions.exists():
+            raise ExamInvalid("An online exam needs questions before it is published.", fields={"questions": []})
+        exam.status = changes["status"]
+    try:
+        with transaction.atomic():
+            exam.save()  # bumps updated_at, the version of the cached key
+    except IntegrityError as exc:
+        raise ExamCodeTaken() from exc
+    exam_key_invalidate(exam_id=exam.id)
+    return exam
+
+
+# --- attempts -------------------------------------------------------------------------------
+
+
+def attempt_start(*, student: User, exam_id: int, now: datetime) -> tuple[Attempt, bool]:
+    """Start the student's attempt, or return the one they started (idempotent). Returns (attempt, created).
+    A student of another level gets ExamNotFound; an exam that is not open now, ExamNotOpen."""
+    exam = Exam.objects.filter(pk=exam_id).first()
+    if exam is None or not selectors.exam_visible_to_student(student_id=student.id, exam_id=exam_id):
+        raise ExamNotFound()
+    attempt = Attempt.objects.filter(exam_id=exam_id, student_id=student.id).first()
+    if attempt is not None:
+        attempt_window_remember(attempt=attempt)
+        return attempt, False
+    if exam.kind != Exam.Kind.ONLINE:
+        raise ExamNotOpen("This exam is not taken online.")
+    if not exam.is_open_at(now):
+        raise ExamNotOpen()
+    try:
+        with transaction.atomic():
+            attempt = Attempt.objects.create(
+                exam=exam, student=student, started_at=now, deadline=Attempt.deadline_for(exam=exam, started_at=now)
+            )
+        created = True
+    except IntegrityError:  # the same student started twice at once; the first one won
+        attempt = Attempt.objects.get(exam_id=exam_id, student_id=student.id)
+        created = False
+    attempt_window_remember(attempt=attempt)
+    return attempt, created
+
+
+def attempt_finish(*, student_id: int, exam_id: int, now: datetime) -> Attempt:
+    """Finish the attempt (idempotent) and tell the grading app, once. An attempt finished after its
+    deadline counts as finished at the deadline."""
+    attempt = Attempt.objects.filter(exam_id=exam_id, student_id=student_id).first()
+    if attempt is None:
+        if not selectors.exam_visible_to_student(student_id=student_id, exam_id=exam_id):
+            raise ExamNotFound()
+        raise AttemptNotStarted("There is no attempt to finish: start the exam first.")
+    if attempt.finished_at is None:
+        finished_at = min(now, attempt.deadline)
+        claimed = Attempt.objects.filter(pk=attempt.pk, finished_at__isnull=True).update(finished_at=finished_at)
+        attempt.refresh_from_db(fields=["finished_at"])
+        if claimed == 1:
+            attempt_finished.send(sender=Attempt, exam_id=exam_id, student_id=student_id)
+    attempt_window_remember(attempt=attempt)
+    return attempt
+
+
+# --- answers (the hot path) -----------------------------------------------------------------
+
+
+def _answers_check(*, key: ExamKey, answers: Sequence[tuple[int, Sequence[int]]]) -> None:
+    if not 1 <= len(answers) <= MAX_ANSWERS_PER_SAVE:
+        raise AnswersInvalid(
+            f"Send 1 to {MAX_ANSWERS_PER_SAVE} answers at a time.",
+            fields={"answers": [f"Send 1 to {MAX_ANSWERS_PER_SAVE} items; got {len(answers)}."]},
+        )
+    fields: dict[str, list[str]] = {}
+    seen: set[int] = set()
+    for index, (question_id, choice_ids) in enumerate(answers):
+        entry = key.questions.get(question_id)
+        if entry is None:
+            fields[f"answers[{index}].question"] = [f"Question {question_id} is not in this exam."]
+            continue
+        if question_id in seen:
+            fields[f"answers[{index}].question"] = [f"Question {question_id} appears more than once."]
+            continue
+        seen.add(question_id)
+        own_choices, single = entry
+        problem = None
+        if not choice_ids:
+            problem = "Choose at least one choice."
+        elif len(set(choice_ids)) != len(choice_ids):
+            problem = "A choice appears more than once."
+        elif not own_choices.issuperset(choice_ids):
+            strangers = sorted(set(choice_ids) - own_choices)
+            problem = f"Choices {strangers} are not choices of question {question_id}."
+        elif single and len(choice_ids) > 1:
+            problem = f"Question {question_id} takes exactly one choice."
+        if problem:
+            fields[f"answers[{index}].choices"] = [problem]
+    if fields:
+        raise AnswersInvalid(fields=fields)
+
+
+def answers_save(*, student_id: int, exam_id: int, answers: Sequence[tuple[int, Sequence[int]]], now: datetime) -> int:
+    """Store a student's answers, all or none, and return how many were saved. Makes no PostgreSQL query
+    when the exam's key and the attempt's window are cached. Raises ExamNotFound (404), AttemptNotStarted or
+    AttemptClosed (409), AnswersInvalid (422), and AnswerStoreUnavailable (503) when the store refuses."""
+    key, window = hot_context_get(exam_id=exam_id, student_id=student_id)
+    if key is None:
+        raise ExamNotFound()
+    if window is None:
+        if not selectors.exam_visible_to_student(student_id=student_id, exam_id=exam_id):
+            raise ExamNotFound()
+        raise AttemptNotStarted()
+    if window.finished_at is not None:
+        raise AttemptClosed("This attempt is finished; answers can no longer change.")
+    if now > window.deadline + timedelta(seconds=key.grace_seconds):
+        raise AttemptClosed("The deadline of this attempt has passed.")
+    if key.status != Exam.Status.PUBLISHED:
+        raise AttemptClosed("This exam is closed.")
+    _answers_check(key=key, answers=answers)
+    answer_store().save(
+        exam_id=exam_id,
+        student_id=student_id,
+        answers=[(question_id, list(choice_ids)) for question_id, choice_ids in answers],
+        saved_at=now,
+    )
+    return len(answers)
+
+
+def answers_get(*, student_id: int, exam_id: int) -> list[StoredAnswer]:
+    """The student's own saved answers to resume from; none before the attempt starts."""
+    key, window = hot_context_get(exam_id=exam_id, student_id=student_id)
+    if key is None:
+        raise ExamNotFound()
+    if window is None:
+        if not selectors.exam_visible_to_student(student_id=student_id, exam_id=exam_id):
+            raise ExamNotFound()
+        return []
+    return answer_store().for_student(exam_id=exam_id, student_id=student_id)
