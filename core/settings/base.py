@@ -106,6 +106,11 @@ CASSANDRA = {
     "CONSISTENCY": env.str("CASSANDRA_CONSISTENCY", default="LOCAL_QUORUM"),
     "CONNECT_TIMEOUT": env.float("CASSANDRA_CONNECT_TIMEOUT", default=2.0),
     "REQUEST_TIMEOUT": env.float("CASSANDRA_REQUEST_TIMEOUT", default=5.0),
+    # Set in a multi-datacenter cluster: routes to that DC and creates the keyspace with
+    # NetworkTopologyStrategy {LOCAL_DC: REPLICATION_FACTOR}; empty means SimpleStrategy.
+    "LOCAL_DC": env.str("CASSANDRA_LOCAL_DC", default=""),
+    # Tests use their own keyspace: this, or else the test database's name (see core/test_runner.py).
+    "TEST_KEYSPACE": env.str("CASSANDRA_TEST_KEYSPACE", default=""),
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -119,7 +124,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
 # Longer than the longest task, or Redis redelivers a task that is still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Hand-in files past HANDIN_RETENTION_DAYS; downloads already refuse them, so hourly is enough.
+    "handins-expire": {"task": "core.handins.tasks.handins_expire_task", "schedule": 3600.0},
+}
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
