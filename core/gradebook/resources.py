@@ -1,0 +1,77 @@
+"""CSV/XLSX import and export of course grades in the admin (django-import-export).
+
+A row is keyed by (student_number, subject name); importing a row that exists replaces its grade (last write
+wins), an unknown student is created, and an unknown subject is created for an admin. A doctor imports only
+into the subjects they teach."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from import_export import fields, resources, widgets
+
+from core.accounts.models import Role, Subject, User
+from core.accounts.services import subject_get_or_create
+from core.gradebook.markr import STUDENT_NUMBER_RE
+from core.gradebook.models import SubjectGrade
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():  # spreadsheets turn "2299" into 2299.0
+        value = int(value)
+    return "" if value is None else str(value).strip()
+
+
+class StudentNumberWidget(widgets.ForeignKeyWidget):
+    def __init__(self) -> None:
+        super().__init__(User, field="student_number")
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> User:
+        from core.gradebook.services import student_get_or_create
+
+        number = _cell_text(value)
+        if not STUDENT_NUMBER_RE.fullmatch(number):
+            raise ValueError("student_number must be 1 to 64 letters, digits, '-' or '_'.")
+        return student_get_or_create(student_number=number)
+
+
+class SubjectNameWidget(widgets.ForeignKeyWidget):
+    def __init__(self) -> None:
+        super().__init__(Subject, field="name")
+        self.user: User | None = None
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Subject:
+        name = _cell_text(value)
+        if not name or len(name) > 100:
+            raise ValueError("subject must be a name of 1 to 100 characters.")
+        if self.user is not None and self.user.role == Role.DOCTOR and not self.user.is_superuser:
+            subject = Subject.objects.filter(name=name, doctors=self.user).first()
+            if subject is None:
+                raise ValueError(f"{name!r} is not one of your subjects.")
+            return subject
+        return subject_get_or_create(name=name)
+
+
+class SubjectGradeResource(resources.ModelResource):
+    student_number = fields.Field(attribute="student", column_name="student_number", widget=StudentNumberWidget())
+    subject = fields.Field(attribute="subject", column_name="subject", widget=SubjectNameWidget())
+    grade = fields.Field(attribute="grade", column_name="grade", widget=widgets.IntegerWidget())
+
+    class Meta:
+        model = SubjectGrade
+        fields = ("student_number", "subject", "grade")
+        export_order = ("student_number", "subject", "grade")
+        import_id_fields = ("student_number", "subject")
+        clean_model_instances = True  # runs the model's checks, including grade <= 100
+        skip_unchanged = True
+        use_transactions = True
+
+    def __init__(self, user: User | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fields["subject"].widget.user = user
+
+    def export(self, queryset: Any = None, **kwargs: Any) -> Any:
+        if queryset is None:
+            queryset = SubjectGrade.objects.all()
+        queryset = queryset.select_related("student", "subject").order_by("subject__name", "student__student_number")
+        return super().export(queryset=queryset, **kwargs)
