@@ -32,7 +32,8 @@ class Degree(models.Model):
             models.UniqueConstraint(fields=["student", "exam"], name="grading_degree_one_per_student_exam"),
             models.CheckConstraint(condition=models.Q(marks_available__gt=0), name="grading_degree_available_positive"),
             models.CheckConstraint(
-                condition=models.Q(marks_obtained__lte=F("marks_available")), name="grading_degree_obtained_le_available"
+                condition=models.Q(marks_obtained__lte=F("marks_available")),
+                name="grading_degree_obtained_le_available",
             ),
         ]
 

@@ -93,3 +93,8 @@ def job_finish(
     if errors:
         changes["errors"] = CombinedExpression(F("errors"), "||", Value(errors, output_field=JSONField()))
     Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(**changes)
+
+
+def job_release(*, job_id: int) -> None:
+    """Give a running job back to the queue (its worker hit a passing failure and will retry)."""
+    Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(status=Job.Status.QUEUED, heartbeat_at=None)

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.common.pagination import PageNumberPagination
+from core.common.permissions import IsDoctorOrAdmin, IsStudent
+from core.grading import selectors, services
+from core.grading.renderers import CSVRenderer, XLSXRenderer
+from core.jobs.serializers import JobSerializer
+
+
+class ExamGradeApi(APIView):
+    permission_classes = [IsDoctorOrAdmin]
+
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("ExamGradeQueued", {"job": JobSerializer()})},
+        description=(
+            "Grades (or regrades) every attempt of the exam from the current answer key, in the background, and "
+            "finishes the expired attempts. Running it again gives the same degrees. Once the exam is closed or "
+            "past its window, its status becomes `graded`. 409 for a draft exam, for an exam that is not `online`, "
+            "and for an exam without questions; 404 for another doctor's exam."
+        ),
+    )
+    def post(self, request: Request, exam_id: int) -> Response:
+        job = services.exam_grade_start(user=request.user, exam_id=exam_id)
+        return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+
+
+class ExamResultApi(APIView):
+    permission_classes = [IsStudent]
+
+    class OutputSerializer(serializers.Serializer):
+        marks_obtained = serializers.IntegerField()
+        marks_available = serializers.IntegerField()
+        percentage = serializers.FloatField()
+        graded_at = serializers.DateTimeField()
+
+    @extend_schema(
+        responses=OutputSerializer,
+        description="The student's own result, once they are graded and the results are released; 404 before that.",
+    )
+    def get(self, request: Request, exam_id: int) -> Response:
+        degree = selectors.result_for_student(student_id=request.user.id, exam_id=exam_id)
+        return Response(self.OutputSerializer(degree).data)
+
+
+DEGREE_COLUMNS = (
+    "student_number",
+    "full_name",
+    "marks_obtained",
+    "marks_available",
+    "percentage",
+    "source",
+    "graded_at",
+)
+
+
+class ExamDegreesApi(APIView):
+    permission_classes = [IsDoctorOrAdmin]
+    renderer_classes = [JSONRenderer, CSVRenderer, XLSXRenderer]
+
+    class OutputSerializer(serializers.Serializer):
+        student_number = serializers.CharField()
+        full_name = serializers.CharField()
+        marks_obtained = serializers.IntegerField()
+        marks_available = serializers.IntegerField()
+        percentage = serializers.FloatField()
+        source = serializers.CharField()
+        graded_at = serializers.DateTimeField()
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format",
+                str,
+                enum=["json", "csv", "xlsx"],
+                description="csv or xlsx: download every row (not paginated) as a file.",
+            )
+        ],
+        responses={
+            (200, "application/json"): OutputSerializer(many=True),
+            (200, CSVRenderer.media_type): OpenApiResponse(OpenApiTypes.BINARY, description="Every row, as CSV."),
+            (200, XLSXRenderer.media_type): OpenApiResponse(OpenApiTypes.BINARY, description="Every row, as XLSX."),
+        },
+        description="The exam's degrees by student number: a paginated JSON list, or a CSV or XLSX download.",
+    )
+    def get(self, request: Request, exam_id: int) -> Response:
+        exam = selectors.exam_for_staff(user=request.user, exam_id=exam_id)
+        rows = selectors.degree_rows(exam_id=exam.id)
+        file_format = request.accepted_renderer.format
+        if file_format in ("csv", "xlsx"):
+            table = {"columns": DEGREE_COLUMNS, "rows": ([row[c] for c in DEGREE_COLUMNS] for row in rows)}
+            response = Response(table)
+            response["Content-Disposition"] = f'attachment; filename="degrees-{exam.code}.{file_format}"'
+            return response
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        # Errors are JSON whatever format was asked for.
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class StatsQuestionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    answered = serializers.IntegerField(help_text="Graded students who chose anything for this question.")
+    correct_rate = serializers.FloatField(
+        allow_null=True, help_text="Correct answers / graded students (an unanswered question counts as wrong)."
+    )
+    discrimination = serializers.FloatField(
+        allow_null=True,
+        help_text="Correct rate in the top 27% of students by percentage minus that in the bottom 27%.",
+    )
+
+
+class ExamStatsApi(APIView):
+    permission_classes = [IsDoctorOrAdmin]
+
+    class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        mean = serializers.FloatField(allow_null=True)
+        stddev = serializers.FloatField(allow_null=True, help_text="Population standard deviation.")
+        min = serializers.FloatField(allow_null=True)
+        max = serializers.FloatField(allow_null=True)
+        p25 = serializers.FloatField(allow_null=True, help_text="Linear interpolation (percentile_cont).")
+        p50 = serializers.FloatField(allow_null=True)
+        p75 = serializers.FloatField(allow_null=True)
+        histogram = serializers.ListField(
+            child=serializers.IntegerField(), help_text="10 counts: 0-10, 10-20, ..., 90-100 (100 in the last)."
+        )
+        questions = StatsQuestionSerializer(many=True)
+
+    @extend_schema(
+        responses=OutputSerializer,
+        description=(
+            "Statistics of the exam's degrees, over their percentages (PRODUCT.md rule 6), null figures when "
+            "nothing is graded; and per question, from the graded students' answers."
+        ),
+    )
+    def get(self, request: Request, exam_id: int) -> Response:
+        exam = selectors.exam_for_staff(user=request.user, exam_id=exam_id)
+        return Response(self.OutputSerializer(selectors.exam_stats(exam=exam)).data)

@@ -1,0 +1,73 @@
+"""CSV and XLSX renderers for the degrees list: `?format=csv` and `?format=xlsx` pick them through DRF's
+own format override, so the URL keeps the contract's shape and `Accept` headers work too."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from rest_framework.renderers import BaseRenderer
+
+# Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class TableRenderer(BaseRenderer):
+    """Renders {"columns": [...], "rows": [[...], ...]}, which the view builds."""
+
+    charset = None
+
+    def table(self, data: Any) -> tuple[list[str], list[list[Any]]]:
+        return list(data["columns"]), [list(row) for row in data["rows"]]
+
+
+class CSVRenderer(TableRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        columns, rows = self.table(data)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns)
+        writer.writerows([_cell(value) for value in row] for row in rows)
+        return out.getvalue().encode("utf-8")
+
+
+class XLSXRenderer(TableRenderer):
+    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    format = "xlsx"
+    render_style = "binary"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+
+        columns, rows = self.table(data)
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet("degrees")
+        sheet.append(columns)
+        for row in rows:
+            cells = []
+            for value in row:
+                if isinstance(value, datetime):  # Excel has no time zones: UTC, as the API speaks
+                    value = value.astimezone(UTC).replace(tzinfo=None)
+                cell = WriteOnlyCell(sheet, value=value)
+                if isinstance(value, str):
+                    cell.data_type = "s"  # text stays text, even when it starts with "="
+                cells.append(cell)
+            sheet.append(cells)
+        out = io.BytesIO()
+        workbook.save(out)
+        return out.getvalue()
