@@ -210,6 +210,11 @@ class SavedAnswerSerializer(serializers.Serializer):
     saved_at = serializers.DateTimeField()
 
 
+def _student_id(request: Request) -> int:
+    # The stateless token user's id is the token's `user_id` claim, which simplejwt writes as a string.
+    return int(request.user.id)
+
+
 class _ByMethod(APIView):
     """Picks permissions per HTTP method from `permissions_by_method`."""
 
@@ -317,13 +322,13 @@ class AnswersApi(APIView):
         data.is_valid(raise_exception=True)
         now = timezone.now()
         saved = services.answers_save(
-            student_id=request.user.id, exam_id=exam_id, answers=data.validated_data["answers"], now=now
+            student_id=_student_id(request), exam_id=exam_id, answers=data.validated_data["answers"], now=now
         )
         return Response({"saved": saved, "server_time": now})
 
     @extend_schema(responses={200: OutputSerializer}, description="The student's own saved answers, to resume.")
     def get(self, request: Request, exam_id: int) -> Response:
-        answers = services.answers_get(student_id=request.user.id, exam_id=exam_id)
+        answers = services.answers_get(student_id=_student_id(request), exam_id=exam_id)
         return Response(self.OutputSerializer({"answers": answers, "server_time": timezone.now()}).data)
 
 
@@ -338,5 +343,5 @@ class FinishApi(APIView):
     @extend_schema(request=None, responses={202: OutputSerializer})
     def post(self, request: Request, exam_id: int) -> Response:
         now = timezone.now()
-        attempt = services.attempt_finish(student_id=request.user.id, exam_id=exam_id, now=now)
+        attempt = services.attempt_finish(student_id=_student_id(request), exam_id=exam_id, now=now)
         return Response({"finished_at": attempt.finished_at, "server_time": now}, status=status.HTTP_202_ACCEPTED)
