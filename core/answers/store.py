@@ -1,11 +1,24 @@
 """The answer store: one interface, a Cassandra backend and a PostgreSQL backend (chosen by
-settings.ANSWER_STORE). Answers never live in the exam tables."""
+settings.ANSWER_STORE). Answers never live in the exam tables.
+
+Contract, for both backends (core/answers/tests/test_contract.py):
+- one answer per (exam, student, question); a save replaces it only when its ``saved_at`` is not older than
+  the stored one, so the last write by server time wins whatever order racing requests arrive in;
+- ``choice_ids`` come back sorted and without duplicates; ``saved_at`` comes back in UTC, to the millisecond;
+- ``save`` returns only once the store acknowledged every answer; a store that is down raises
+  AnswerStoreUnavailable (HTTP 503) and the caller must treat the answers as not taken.
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from core.common.errors import StoreUnavailable
 
@@ -23,9 +36,7 @@ class StoredAnswer:
 
 
 class AnswerStore(Protocol):
-    def save(
-        self, *, exam_id: int, student_id: int, answers: list[tuple[int, list[int]]], saved_at: datetime
-    ) -> None:
+    def save(self, *, exam_id: int, student_id: int, answers: list[tuple[int, list[int]]], saved_at: datetime) -> None:
         """Upsert every (question, choices) pair; returns only once the store acknowledged all of them
         at the configured consistency. Raises AnswerStoreUnavailable otherwise."""
 
@@ -33,15 +44,71 @@ class AnswerStore(Protocol):
         """One student's answers to one exam, ordered by question id."""
 
     def for_exam(self, *, exam_id: int, student_ids: list[int]) -> dict[int, list[StoredAnswer]]:
-        """Every answer of those students to one exam, read concurrently."""
+        """Every answer of those students to one exam, read concurrently. Every student id given is a key
+        (with an empty list when the student saved nothing)."""
 
     def ping(self) -> bool:
-        """True when the store answers, promptly (a health check)."""
+        """True when the store answers, promptly (a health check); never raises."""
+
+    def close(self) -> None:
+        """Release connections held in this process (tests, shutdown)."""
+
+    def forget_connections(self) -> None:
+        """Drop connections inherited through a fork without touching them."""
+
+
+_lock = threading.Lock()
+_store: AnswerStore | None = None
+
+
+def build_answer_store(kind: str | None = None, **overrides: Any) -> AnswerStore:
+    """A new backend from settings (ANSWER_STORE, CASSANDRA), with ``overrides`` for its constructor."""
+    kind = kind or settings.ANSWER_STORE
+    if kind == "cassandra":
+        from core.answers.cassandra import CassandraAnswerStore
+
+        return CassandraAnswerStore.from_settings(**overrides)
+    if kind == "postgres":
+        from core.answers.postgres import PostgresAnswerStore
+
+        return PostgresAnswerStore(**overrides)
+    raise ValueError(f"ANSWER_STORE must be 'cassandra' or 'postgres', not {kind!r}")
 
 
 def answer_store() -> AnswerStore:
-    raise NotImplementedError  # filled in by the answer-store work
+    """The configured backend, one per process (made on first use)."""
+    store = _store
+    if store is None:
+        with _lock:
+            store = _store
+            if store is None:
+                store = build_answer_store()
+                _set_store(store)
+    return store
+
+
+def _set_store(store: AnswerStore | None) -> None:
+    global _store
+    _store = store
+
+
+def reset_answer_store() -> None:
+    """Close and forget the singleton; the next answer_store() reads the settings again."""
+    with _lock:
+        store = _store
+        _set_store(None)
+    if store is not None:
+        store.close()
 
 
 def reset_after_fork() -> None:
     """Forget connections made before a fork; the next use makes new ones."""
+    store = _store
+    if store is not None:
+        store.forget_connections()
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **_: object) -> None:
+    if setting in ("ANSWER_STORE", "CASSANDRA"):
+        reset_answer_store()

@@ -1,0 +1,244 @@
+"""One Cluster/Session per process, made lazily and rebuilt after a fork; prepared statements cached per
+session; single and concurrent execution with bounded retries of idempotent statements."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from cassandra import ConsistencyLevel, DriverException, OperationTimedOut, ReadTimeout, WriteTimeout
+from cassandra import Unavailable as DriverUnavailable
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.connection import ConnectionException
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    RetryPolicy,
+    TokenAwarePolicy,
+)
+from cassandra.query import PreparedStatement, dict_factory
+
+from cassandra_orm.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+# Errors after which an idempotent statement may be sent again: the write may or may not have landed,
+# and sending the same upsert (same values, same write time) again gives the same outcome.
+RETRYABLE = (WriteTimeout, ReadTimeout, OperationTimedOut, DriverUnavailable, ConnectionException)
+# Errors that mean "the store is not serving"; surfaced as cassandra_orm.Unavailable.
+UNAVAILABLE = (*RETRYABLE, NoHostAvailable)
+
+
+def consistency_level(name: str | int) -> int:
+    """ "LOCAL_QUORUM" -> ConsistencyLevel.LOCAL_QUORUM (ints pass through)."""
+    if isinstance(name, int):
+        return name
+    try:
+        return int(getattr(ConsistencyLevel, name.strip().upper()))
+    except AttributeError:
+        raise ValueError(f"unknown consistency level {name!r}") from None
+
+
+class Connection:
+    """Holds the driver's Cluster and Session for this process.
+
+    Nothing connects until first use. A Session made before ``os.fork()`` is dropped (not shut down: its
+    event-loop threads did not survive the fork) and the next use in the child makes a new one. A failed
+    connect makes calls fail fast for ``connect_cooldown`` seconds instead of every thread waiting again.
+    """
+
+    def __init__(
+        self,
+        *,
+        hosts: Sequence[str] = ("127.0.0.1",),
+        port: int = 9042,
+        keyspace: str,
+        consistency: str | int = "LOCAL_QUORUM",
+        connect_timeout: float = 2.0,
+        request_timeout: float = 5.0,
+        local_dc: str | None = None,
+        write_attempts: int = 3,
+        retry_backoff: float = 0.05,
+        connect_cooldown: float = 1.0,
+        protocol_version: int | None = 5,  # Cassandra 4 and 5; None negotiates (and logs a warning per step)
+    ) -> None:
+        self.hosts = list(hosts)
+        self.port = int(port)
+        self.keyspace = keyspace
+        self.consistency = consistency_level(consistency)
+        self.connect_timeout = float(connect_timeout)
+        self.request_timeout = float(request_timeout)
+        self.local_dc = local_dc
+        self.write_attempts = max(1, int(write_attempts))
+        self.retry_backoff = float(retry_backoff)
+        self.connect_cooldown = float(connect_cooldown)
+        self.protocol_version = protocol_version
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._cluster: Cluster | None = None
+        self._session: Session | None = None
+        self._prepared: dict[str, PreparedStatement] = {}
+        self._failed_at = 0.0
+        self._failure: BaseException | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def session(self) -> Session:
+        if self._pid != os.getpid():
+            self.forget()
+        session = self._session
+        if session is not None:
+            return session
+        with self._lock:
+            if self._session is not None:
+                return self._session
+            if self._failure is not None and time.monotonic() - self._failed_at < self.connect_cooldown:
+                raise Unavailable(f"Cassandra at {self._where()} is unreachable: {self._failure}") from self._failure
+            cluster = self._make_cluster()
+            try:
+                session = cluster.connect()
+            except Exception as exc:
+                cluster.shutdown()
+                self._failed_at, self._failure = time.monotonic(), exc
+                raise Unavailable(f"Cassandra at {self._where()} is unreachable: {exc}") from exc
+            self._failure = None
+            self._cluster, self._session, self._prepared = cluster, session, {}
+            return session
+
+    def _make_cluster(self) -> Cluster:
+        profile = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
+            retry_policy=RetryPolicy(),
+            consistency_level=self.consistency,
+            request_timeout=self.request_timeout,
+            row_factory=dict_factory,
+        )
+        kwargs: dict[str, Any] = {}
+        if self.protocol_version:
+            kwargs["protocol_version"] = self.protocol_version
+        return Cluster(
+            contact_points=self.hosts,
+            port=self.port,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            connect_timeout=self.connect_timeout,
+            control_connection_timeout=self.connect_timeout,
+            reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
+            idle_heartbeat_interval=10,
+            idle_heartbeat_timeout=self.connect_timeout * 2,
+            **kwargs,
+        )
+
+    def forget(self) -> None:
+        """Drop the Session without touching it (after a fork: its threads and sockets belong to the parent)."""
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._cluster, self._session, self._prepared = None, None, {}
+        self._failure = None
+
+    def close(self) -> None:
+        """Shut the Session down in this process (at exit, or between test suites)."""
+        with self._lock:
+            cluster = self._cluster if self._pid == os.getpid() else None
+            self._cluster, self._session, self._prepared = None, None, {}
+        if cluster is not None:
+            cluster.shutdown()
+
+    def _where(self) -> str:
+        return f"{','.join(self.hosts)}:{self.port}"
+
+    # --- statements ----------------------------------------------------------------------
+    def prepare(self, cql: str, *, idempotent: bool = False) -> PreparedStatement:
+        """Prepare once per Session; later calls return the cached statement."""
+        session = self.session()
+        statement = self._prepared.get(cql)
+        if statement is None:
+            try:
+                statement = session.prepare(cql)
+            except UNAVAILABLE as exc:
+                raise Unavailable(f"could not prepare a statement: {exc}") from exc
+            statement.is_idempotent = idempotent
+            statement.consistency_level = self.consistency
+            self._prepared[cql] = statement
+        return statement
+
+    def execute(
+        self, cql: str, params: Sequence[Any] = (), *, idempotent: bool = False, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Run one prepared statement; return its rows (every page). Idempotent statements are retried."""
+        statement = self.prepare(cql, idempotent=idempotent)
+        session = self.session()
+        attempts = self.write_attempts if idempotent else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return list(session.execute(statement, params, timeout=timeout or self.request_timeout))
+            except RETRYABLE as exc:
+                if attempt == attempts:
+                    raise Unavailable(f"Cassandra did not answer after {attempt} attempt(s): {exc}") from exc
+                log.warning("cassandra_orm: retrying an idempotent statement after %r", exc)
+                time.sleep(self.retry_backoff * attempt)
+            except NoHostAvailable as exc:
+                raise Unavailable(f"no Cassandra host available: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def execute_concurrent(
+        self,
+        cql: str,
+        params_list: Iterable[Sequence[Any]],
+        *,
+        idempotent: bool = False,
+        concurrency: int = 100,
+    ) -> list[list[dict[str, Any]]]:
+        """Run one prepared statement once per parameter tuple, up to ``concurrency`` at a time, and wait for
+        all of them. Returns the rows of each, in the order of ``params_list``. Failed idempotent statements
+        are sent again (bounded); any statement still failing raises Unavailable."""
+        statement = self.prepare(cql, idempotent=idempotent)
+        session = self.session()
+        params = list(params_list)
+        results: list[list[dict[str, Any]] | None] = [None] * len(params)
+        pending = list(range(len(params)))
+        attempts = self.write_attempts if idempotent else 1
+        for attempt in range(1, attempts + 1):
+            outcomes = execute_concurrent_with_args(
+                session,
+                statement,
+                [params[i] for i in pending],
+                concurrency=concurrency,
+                raise_on_first_error=False,
+                results_generator=False,
+            )
+            failed: list[int] = []
+            last_error: BaseException | None = None
+            for index, (ok, outcome) in zip(pending, outcomes, strict=True):
+                if ok:
+                    results[index] = list(outcome)
+                    continue
+                last_error = outcome
+                if isinstance(outcome, NoHostAvailable) or not isinstance(outcome, RETRYABLE):
+                    if isinstance(outcome, UNAVAILABLE):
+                        raise Unavailable(f"Cassandra refused a statement: {outcome}") from outcome
+                    raise outcome
+                failed.append(index)
+            if not failed:
+                return results  # type: ignore[return-value]
+            if attempt == attempts:
+                raise Unavailable(
+                    f"{len(failed)} statement(s) failed after {attempt} attempt(s): {last_error}"
+                ) from last_error
+            log.warning("cassandra_orm: retrying %d idempotent statement(s) after %r", len(failed), last_error)
+            time.sleep(self.retry_backoff * attempt)
+            pending = failed
+        raise AssertionError("unreachable")
+
+    def ping(self, timeout: float | None = None) -> bool:
+        """True when a node answers ``SELECT release_version FROM system.local`` within ``timeout``."""
+        timeout = timeout or min(2.0, self.request_timeout)
+        try:
+            session = self.session()
+            session.execute("SELECT release_version FROM system.local", timeout=timeout)
+        except (Unavailable, DriverException, *UNAVAILABLE):
+            return False
+        return True
