@@ -20,7 +20,6 @@ class AnswersApiTests(TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         cls.doctor = make_doctor()
-        cls.student = make_student(level="Year 1")
         cls.exam = make_exam(owner=cls.doctor, level="Year 1")
         cls.other_exam = make_exam(owner=cls.doctor, level="Year 1")
         (cls.q1, cls.q1_choices, cls.q1_correct), (cls.q2, cls.q2_choices, cls.q2_correct) = ids_of(cls.exam)
@@ -28,6 +27,8 @@ class AnswersApiTests(TestCase):
 
     def setUp(self) -> None:
         cache.clear()
+        # A new student per test: the Cassandra store outlives each test's rolled-back transaction.
+        self.student = make_student(level="Year 1")
         self.client = APIClient()
         self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(self.student)}")
         self.url = f"/api/exams/{self.exam.id}/answers"
@@ -220,12 +221,13 @@ class HotPathTests(TestCase):
 
     @classmethod
     def setUpTestData(cls) -> None:
-        cls.student = make_student()
         cls.exam = make_exam(owner=make_doctor())
         (cls.q1, _, cls.q1_correct), (cls.q2, _, cls.q2_correct) = ids_of(cls.exam)
 
     def setUp(self) -> None:
         cache.clear()
+        # A new student per test: the Cassandra store outlives each test's rolled-back transaction.
+        self.student = make_student(level="Year 1")
         self.client = APIClient()
         self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(self.student)}")
         self.url = f"/api/exams/{self.exam.id}/answers"

@@ -20,7 +20,6 @@ class AttemptTimeTests(TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         cls.doctor = make_doctor()
-        cls.student = make_student(level="Year 1")
         cls.exam = make_exam(
             owner=cls.doctor, opens_at=T0, closes_at=T0 + timedelta(hours=2), duration_minutes=30, grace_seconds=30
         )
@@ -28,6 +27,8 @@ class AttemptTimeTests(TestCase):
 
     def setUp(self) -> None:
         cache.clear()
+        # A new student per test: the Cassandra store outlives each test's rolled-back transaction.
+        self.student = make_student(level="Year 1")
 
     def save(self, *, now: datetime) -> int:
         return services.answers_save(
