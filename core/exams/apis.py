@@ -215,6 +215,17 @@ def _student_id(request: Request) -> int:
     return int(request.user.id)
 
 
+class _ExamTakingApi(APIView):
+    """Every exam-taking response carries `server_time` (PRODUCT.md rule 2), errors included, so that a
+    client told `attempt_closed` can see the clock it was judged by."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(response.data, dict):
+            response.data.setdefault("server_time", timezone.now())
+        return response
+
+
 class _ByMethod(APIView):
     """Picks permissions per HTTP method from `permissions_by_method`."""
 
@@ -279,7 +290,7 @@ class ExamDetailApi(_ByMethod):
         return Response(DoctorExamDetailSerializer(exam).data)
 
 
-class AttemptStartApi(APIView):
+class AttemptStartApi(_ExamTakingApi):
     permission_classes = [IsStudent]
 
     class OutputSerializer(AttemptSerializer):
@@ -295,7 +306,7 @@ class AttemptStartApi(APIView):
         )
 
 
-class AnswersApi(APIView):
+class AnswersApi(_ExamTakingApi):
     # The hot path: the JWT is checked in-process and the user never loaded (its role rides in the token).
     authentication_classes = [JWTStatelessUserAuthentication]
     permission_classes = [IsStudent]
@@ -332,7 +343,7 @@ class AnswersApi(APIView):
         return Response(self.OutputSerializer({"answers": answers, "server_time": timezone.now()}).data)
 
 
-class FinishApi(APIView):
+class FinishApi(_ExamTakingApi):
     authentication_classes = [JWTStatelessUserAuthentication]
     permission_classes = [IsStudent]
 

@@ -175,6 +175,7 @@ class AnswersApiTests(TestCase):
         response = self.put([{"question": self.q1, "choices": self.q1_correct}])
         self.assertEqual(response.status_code, 409)
         self.assertEqual(response.json()["error"], "attempt_not_started")
+        self.assertIn("server_time", response.json())
 
     def test_it_refuses_a_save_after_finishing(self) -> None:
         self.start()
