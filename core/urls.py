@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("core.exams.urls")),
     path("", include("core.grading.urls")),
     path("", include("core.gradebook.urls")),
+    path("", include("core.gradebook.imports.urls")),
     path("", include("core.handins.urls")),
 ]

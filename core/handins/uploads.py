@@ -44,7 +44,7 @@ class LimitedFileUploadHandler(FileUploadHandler):
 
     def new_file(
         self, field_name: str, file_name: str, content_type: str, content_length: int | None, *args: Any, **kwargs: Any
-    ) -> None:  # noqa: E501
+    ) -> None:
         super().new_file(field_name, file_name, content_type, content_length, *args, **kwargs)
         self.files_seen += 1
         if self.files_seen > 1:

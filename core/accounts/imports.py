@@ -1,0 +1,135 @@
+"""Bulk student import: the rows of one batch of a background `students` import job, upserted by
+student_number (columns student_number, full_name, email, level). Used by core.gradebook.imports."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from core.accounts.models import Level, Role, User
+
+STUDENT_NUMBER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+FULL_NAME_MAX = 200
+LEVEL_NAME_MAX = 100
+EMAIL_MAX = 254
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    line: int
+    student_number: str
+    full_name: str
+    email: str
+    level: str
+
+
+def student_row_check(row: StudentRow) -> str | None:
+    """Why this row cannot be imported, or None when it is fine."""
+    if not STUDENT_NUMBER_RE.fullmatch(row.student_number):
+        return "student_number must be 1 to 64 letters, digits, '-' or '_'."
+    if not row.full_name:
+        return "full_name is empty."
+    if len(row.full_name) > FULL_NAME_MAX:
+        return f"full_name is longer than {FULL_NAME_MAX} characters."
+    if row.email:
+        if len(row.email) > EMAIL_MAX:
+            return "email is too long."
+        try:
+            validate_email(row.email)
+        except ValidationError:
+            return f"email {row.email!r} is not a valid address."
+    if len(row.level) > LEVEL_NAME_MAX:
+        return f"level is longer than {LEVEL_NAME_MAX} characters."
+    return None
+
+
+def students_import(*, rows: list[StudentRow]) -> list[dict[str, object]]:
+    """Upsert a batch of students by student_number: new ones are created (no usable password), known ones get
+    the row's name, email and level. A later row for the same number wins. Returns the rows that failed as
+    {row, message}; the rest are stored, in one transaction per batch. A number that belongs to a user who
+    is not a student, or an email that another user has, fails that row only."""
+    errors: list[dict[str, object]] = []
+    latest: dict[str, StudentRow] = {}
+    for row in rows:
+        problem = student_row_check(row)
+        if problem:
+            errors.append({"row": row.line, "message": problem})
+        else:
+            latest[row.student_number] = row
+    # The same email on two numbers inside the batch: the first keeps it.
+    email_owner: dict[str, str] = {}
+    for row in list(latest.values()):
+        if not row.email:
+            continue
+        owner = email_owner.setdefault(row.email.lower(), row.student_number)
+        if owner != row.student_number:
+            errors.append({"row": row.line, "message": f"email {row.email} is used by student {owner} in this file."})
+            del latest[row.student_number]
+    with transaction.atomic():
+        taken = dict(
+            User.objects.annotate(email_lower=Lower("email"))
+            .filter(email_lower__in=list(email_owner))
+            .values_list("email_lower", "student_number")
+        )
+        not_students = set(
+            User.objects.filter(student_number__in=list(latest))
+            .exclude(role=Role.STUDENT)
+            .values_list("student_number", flat=True)
+        )
+        for number, row in list(latest.items()):
+            if number in not_students:
+                errors.append({"row": row.line, "message": f"{number} belongs to a user who is not a student."})
+                del latest[number]
+            elif row.email and taken.get(row.email.lower(), number) != number:
+                errors.append({"row": row.line, "message": f"email {row.email} is already taken by another user."})
+                del latest[number]
+        levels = _levels_get_or_create({row.level for row in latest.values() if row.level})
+        _students_upsert(list(latest.values()), levels)
+    errors.sort(key=lambda e: e["row"])  # type: ignore[arg-type,return-value]
+    return errors
+
+
+def _levels_get_or_create(names: set[str]) -> dict[str, int]:
+    existing = dict(Level.objects.filter(name__in=names).values_list("name", "id"))
+    missing = names - set(existing)
+    if missing:
+        Level.objects.bulk_create([Level(name=name) for name in missing], ignore_conflicts=True)
+        existing = dict(Level.objects.filter(name__in=names).values_list("name", "id"))
+    return existing
+
+
+def _students_upsert(rows: list[StudentRow], levels: dict[str, int]) -> None:
+    if not rows:
+        return
+    table = User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(  # the table name comes from model _meta; values are parameters
+            f"""
+            INSERT INTO {table} AS u (password, is_superuser, role, full_name, student_number, email, level_id,
+                                      is_active, is_staff, date_joined)
+            SELECT '!' || md5(random()::text || clock_timestamp()::text), false, %s, r.full_name, r.student_number,
+                   NULLIF(lower(r.email), ''), r.level_id, true, false, %s
+            FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])
+                 AS r(student_number, full_name, email, level_id)
+            ON CONFLICT (student_number) DO UPDATE SET
+                full_name = EXCLUDED.full_name,
+                email = COALESCE(EXCLUDED.email, u.email),
+                level_id = COALESCE(EXCLUDED.level_id, u.level_id)
+            WHERE u.role = %s
+            """,  # noqa: S608
+            [
+                Role.STUDENT.value,
+                timezone.now(),
+                [row.student_number for row in rows],
+                [row.full_name for row in rows],
+                [row.email for row in rows],
+                [levels.get(row.level) for row in rows],
+                Role.STUDENT.value,
+            ],
+        )

@@ -1,0 +1,449 @@
+"""Background imports of grade files (POST /api/imports): the file is stored, a job is queued, and a task
+reads the file as a stream and writes it in batches, keeping every good row and listing every bad one.
+
+Kinds and their rules:
+- `subject_grades` (student_id, subject, grade): upsert per (student, subject), the last write wins, as
+  POST /grades/submit. Unknown students and subjects are created; a doctor cannot write into another
+  doctor's subject (that row fails).
+- `degrees` (student_number, marks_obtained, marks_available) into the `exam` named at submit: merged with the
+  max rule of PRODUCT.md rule 4 (highest obtained and highest available, each on its own), source `upload`.
+  An online exam is refused at submit (409). Unknown students are created from their number.
+- `markr` (Markr XML): the same merge as POST /import (source `markr`), creating unknown tests as paper exams.
+- `students` (student_number, full_name, email, level): upsert by student_number (core.accounts.imports).
+Running the same file twice leaves the same data: every write is an upsert or a max-merge.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import IO, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.core.files import File
+from django.core.files.storage import storages
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.accounts.imports import StudentRow, students_import
+from core.accounts.models import Role, User
+from core.common.errors import Conflict, DomainError, Invalid, NotFound, StoreUnavailable
+from core.exams.models import Exam
+from core.gradebook.imports.files import (
+    CSV,
+    XLSX,
+    FileBroken,
+    count_lines,
+    count_occurrences,
+    csv_rows,
+    file_kind_check,
+    markr_elements,
+    xlsx_row_estimate,
+    xlsx_rows,
+)
+from core.gradebook.models import SubjectGrade
+from core.grading.models import Degree
+from core.jobs.models import Job
+from core.jobs.services import job_advance, job_begin, job_create, job_finish
+
+logger = logging.getLogger(__name__)
+
+# Rows per batch: one transaction, one student INSERT and one upsert each. MEASURED-BELOW
+BATCH_SIZE = 20_000
+# A file of bad rows could list a million errors; the job keeps the first ones and counts the rest.
+MAX_REPORTED_ERRORS = 1_000
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    Job.Kind.IMPORT_SUBJECT_GRADES: ("student_id", "subject", "grade"),
+    Job.Kind.IMPORT_DEGREES: ("student_number", "marks_obtained", "marks_available"),
+    Job.Kind.IMPORT_STUDENTS: ("student_number", "full_name", "email", "level"),
+}
+IMPORT_KINDS = (*COLUMNS, Job.Kind.IMPORT_MARKR)
+
+STUDENT_NUMBER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SUBJECT_NAME_MAX = 100
+MARKS_MAX = 2_147_483_647
+_STORE_ERRORS = (BotoCoreError, ClientError, OSError)
+
+RowError = dict[str, Any]
+
+
+class ExamNotImportable(Conflict):
+    code = "exam_not_importable"
+
+
+def _file_store() -> Any:
+    return storages["default"]
+
+
+def import_exam_get(*, user: User, exam_id: int | None) -> Exam:
+    """The exam a `degrees` import writes into: one the caller manages, and not an online exam (rule 4)."""
+    if exam_id is None:
+        raise Invalid("A degrees import needs `exam`.", fields={"exam": ["This field is required for degrees."]})
+    exams = Exam.objects.all() if user.role == Role.ADMIN else Exam.objects.filter(owner=user)
+    exam = exams.filter(pk=exam_id).first()
+    if exam is None:
+        raise NotFound("No such exam.")
+    if exam.kind == Exam.Kind.ONLINE:
+        raise ExamNotImportable("An online exam's degrees come only from grading its answers; it takes no imports.")
+    return exam
+
+
+def import_start(*, user: User, kind: str, file: IO[bytes], file_name: str, exam_id: int | None = None) -> Job:
+    """Check the file's kind, store it under imports/<uuid>, and queue the job that reads it."""
+    from core.gradebook.imports.tasks import import_run_task
+
+    if kind not in IMPORT_KINDS:
+        raise Invalid(f"Unknown import kind {kind!r}.", fields={"kind": [f"One of {', '.join(IMPORT_KINDS)}."]})
+    if kind == Job.Kind.IMPORT_DEGREES:
+        exam_id = import_exam_get(user=user, exam_id=exam_id).pk
+    file_format = file_kind_check(file=file, markr=kind == Job.Kind.IMPORT_MARKR)
+    key = f"imports/{uuid.uuid4().hex}"
+    stored = File(file, name=key)
+    stored.content_type = "application/octet-stream"  # type: ignore[attr-defined]
+    try:
+        key = _file_store().save(key, stored)
+    except _STORE_ERRORS as exc:
+        raise StoreUnavailable("The file store is unavailable; nothing was queued. Try again shortly.") from exc
+    params = {"file": key, "format": file_format, "name": file_name[:200]}
+    if exam_id is not None:
+        params["exam_id"] = exam_id
+    job = job_create(kind=kind, created_by=user, params=params)
+    import_run_task.delay_on_commit(job.pk)
+    return job
+
+
+class _Progress:
+    """Advances the job after each batch: `processed` counts data rows read, good and bad."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.processed = 0
+        self.reported = 0
+        self.unreported = 0
+
+    def add(self, rows: int, errors: list[RowError]) -> None:
+        self.processed += rows
+        room = max(MAX_REPORTED_ERRORS - self.reported, 0)
+        kept = errors[:room]
+        self.reported += len(kept)
+        self.unreported += len(errors) - len(kept)
+        job_advance(job_id=self.job_id, processed=self.processed, errors=kept)
+
+    def closing_errors(self) -> list[RowError]:
+        if not self.unreported:
+            return []
+        return [
+            {"row": None, "message": f"{self.unreported} more rows failed; only the first {self.reported} are listed."}
+        ]
+
+
+def import_run(*, job_id: int) -> None:
+    """The job's work, safe to run again: a finished job is left alone, and a re-claimed one starts over
+    (its writes are upserts). A file that cannot be read on fails the job with one clear error."""
+    job = job_begin(job_id=job_id)
+    if job is None:
+        return
+    progress = _Progress(job.pk)
+    key = job.params["file"]
+    try:
+        with _file_store().open(key, "rb") as handle:
+            _RUNNERS[job.kind](job=job, handle=handle, progress=progress)
+    except FileBroken as exc:
+        job_finish(
+            job_id=job.pk,
+            status=Job.Status.FAILED,
+            processed=progress.processed,
+            errors=[*progress.closing_errors(), {"row": None, "message": str(exc)}],
+        )
+    except _STORE_ERRORS as exc:
+        raise StoreUnavailable("The file store is unavailable.") from exc
+    else:
+        job_finish(
+            job_id=job.pk,
+            status=Job.Status.DONE,
+            processed=progress.processed,
+            total=progress.processed,
+            errors=progress.closing_errors(),
+        )
+    _forget_file(key)
+
+
+def _forget_file(key: str) -> None:
+    try:
+        _file_store().delete(key)
+    except _STORE_ERRORS:
+        logger.warning("could not delete the imported file %s", key)
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _table_rows(job: Job, handle: IO[bytes]) -> Iterator[tuple[int, list[str] | None]]:
+    columns = COLUMNS[job.kind]
+    if job.params.get("format") == XLSX:
+        job_advance(job_id=job.pk, processed=0, total=xlsx_row_estimate(handle))
+        return xlsx_rows(handle, columns)
+    if job.params.get("format") != CSV:
+        raise FileBroken("The stored file is neither CSV nor XLSX.")
+    job_advance(job_id=job.pk, processed=0, total=max(count_lines(handle) - 1, 0))
+    return csv_rows(handle, columns)
+
+
+def _too_short(line: int) -> RowError:
+    return {"row": line, "message": "The row has fewer columns than the header."}
+
+
+# --- subject_grades ---------------------------------------------------------------------------
+
+
+def _run_subject_grades(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
+    user = _starter(job)
+    subjects: dict[str, int | str] = {}  # name -> id, or why it cannot be written
+    for batch in _batches(_table_rows(job, handle), BATCH_SIZE):
+        errors: list[RowError] = []
+        latest: dict[tuple[str, int], int] = {}
+        for line, values in batch:
+            if values is None:
+                errors.append(_too_short(line))
+                continue
+            number, subject, grade = values[0].strip(), values[1].strip(), values[2].strip()
+            if not STUDENT_NUMBER_RE.fullmatch(number):
+                errors.append({"row": line, "message": "student_id must be 1 to 64 letters, digits, '-' or '_'."})
+            elif not grade.isdigit() or not grade.isascii() or int(grade) > 100:
+                errors.append({"row": line, "message": f"grade {grade!r} is not an integer from 0 to 100."})
+            elif not subject or len(subject) > SUBJECT_NAME_MAX:
+                errors.append({"row": line, "message": f"subject must be 1 to {SUBJECT_NAME_MAX} characters."})
+            else:
+                subject_id = subjects.get(subject)
+                if subject_id is None:
+                    subject_id = subjects[subject] = _subject_resolve(user=user, name=subject)
+                if isinstance(subject_id, str):
+                    errors.append({"row": line, "message": subject_id})
+                else:
+                    latest[(number, subject_id)] = int(grade)  # a later row wins, as the last write does
+        with transaction.atomic():
+            _students_create_missing({number: "" for number, _ in latest})
+            _subject_grades_upsert(latest)
+        progress.add(len(batch), errors)
+
+
+def _subject_resolve(*, user: User, name: str) -> int | str:
+    from core.gradebook.services import _subject_for_write  # the rule POST /grades/submit applies
+
+    try:
+        return _subject_for_write(user=user, name=name).pk
+    except DomainError as exc:
+        return f"subject {name!r}: {exc.detail}"
+
+
+def _subject_grades_upsert(latest: dict[tuple[str, int], int]) -> None:
+    if not latest:
+        return
+    table, users = SubjectGrade._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(  # table names come from model _meta; values are parameters
+            f"""
+            INSERT INTO {table} AS g (student_id, subject_id, grade, updated_at)
+            SELECT u.id, r.subject_id, r.grade, %s
+            FROM unnest(%s::text[], %s::bigint[], %s::smallint[]) AS r(student_number, subject_id, grade)
+            JOIN {users} u ON u.student_number = r.student_number
+            ON CONFLICT (student_id, subject_id) DO UPDATE SET grade = EXCLUDED.grade, updated_at = EXCLUDED.updated_at
+            WHERE g.grade IS DISTINCT FROM EXCLUDED.grade
+            """,  # noqa: S608
+            [
+                timezone.now(),
+                [number for number, _ in latest],
+                [subject_id for _, subject_id in latest],
+                list(latest.values()),
+            ],
+        )
+
+
+# --- degrees and markr ------------------------------------------------------------------------
+
+
+def _count(raw: str) -> int | None:
+    text = raw.strip()
+    if not (text.isdigit() and text.isascii()) or int(text) > MARKS_MAX:
+        return None
+    return int(text)
+
+
+def _run_degrees(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
+    exam_id = int(job.params["exam_id"])
+    for batch in _batches(_table_rows(job, handle), BATCH_SIZE):
+        errors: list[RowError] = []
+        merged: dict[tuple[str, int], list[int]] = {}
+        for line, values in batch:
+            if values is None:
+                errors.append(_too_short(line))
+                continue
+            number = values[0].strip()
+            obtained, available = _count(values[1]), _count(values[2])
+            if not STUDENT_NUMBER_RE.fullmatch(number):
+                errors.append({"row": line, "message": "student_number must be 1 to 64 letters, digits, '-' or '_'."})
+            elif obtained is None or available is None:
+                errors.append(
+                    {"row": line, "message": "marks_obtained and marks_available must be non-negative integers."}
+                )
+            elif available == 0:
+                errors.append({"row": line, "message": "marks_available is 0."})
+            elif obtained > available:
+                errors.append(
+                    {
+                        "row": line,
+                        "message": f"marks_obtained ({obtained}) is greater than marks_available ({available}).",
+                    }
+                )
+            else:
+                _merge(merged, (number, exam_id), obtained, available)
+        with transaction.atomic():
+            _students_create_missing({number: "" for number, _ in merged})
+            _degrees_merge(merged, source=Degree.Source.UPLOAD)
+        progress.add(len(batch), errors)
+
+
+def _merge(merged: dict[tuple[str, int], list[int]], key: tuple[str, int], obtained: int, available: int) -> None:
+    current = merged.get(key)
+    if current is None:
+        merged[key] = [obtained, available]
+    else:
+        current[0], current[1] = max(current[0], obtained), max(current[1], available)
+
+
+def _run_markr(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
+    from core.gradebook.markr import _result
+
+    user = _starter(job)
+    total = count_occurrences(handle, b"<mcq-test-result") - count_occurrences(handle, b"<mcq-test-results")
+    job_advance(job_id=job.pk, processed=0, total=max(total, 0))
+    exams: dict[str, int | str] = {}  # test id -> exam id, or why it takes no import
+    for batch in _batches(_markr_results(handle, _result), BATCH_SIZE):
+        errors: list[RowError] = []
+        merged: dict[tuple[str, int], list[int]] = {}
+        names: dict[str, str] = {}
+        for line, index, result, problem in batch:
+            if problem is not None:
+                errors.append({"row": line, "message": f"Result {index}: {problem}"})
+                continue
+            exam_id = exams.get(result.test_id)
+            if exam_id is None:
+                exam_id = exams[result.test_id] = _markr_exam_resolve(user=user, test_id=result.test_id, index=index)
+            if isinstance(exam_id, str):
+                errors.append({"row": line, "message": f"Result {index}: {exam_id}"})
+                continue
+            _merge(merged, (result.student_number, exam_id), result.marks_obtained, result.marks_available)
+            if not names.get(result.student_number):
+                names[result.student_number] = result.full_name
+        with transaction.atomic():
+            _students_create_missing(names)
+            _degrees_merge(merged, source=Degree.Source.MARKR)
+        progress.add(len(batch), errors)
+
+
+def _markr_results(
+    handle: IO[bytes], read: Callable[[int, Any], tuple[Any, str | None]]
+) -> Iterator[tuple[int, int, Any, str | None]]:
+    for index, line, element in markr_elements(handle):
+        result, problem = read(index, element)
+        yield line, index, result, problem
+
+
+def _markr_exam_resolve(*, user: User, test_id: str, index: int) -> int | str:
+    from core.gradebook.services import _exams_for_import  # the rules POST /import applies
+
+    try:
+        with transaction.atomic():
+            return _exams_for_import(user=user, test_ids=[test_id], first_index={test_id: index})[test_id]
+    except DomainError as exc:
+        return exc.detail
+
+
+def _degrees_merge(merged: dict[tuple[str, int], list[int]], *, source: str) -> None:
+    """The Markr rule in SQL: the higher obtained and the higher available, each on its own."""
+    if not merged:
+        return
+    degree, users = Degree._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(  # table names come from model _meta; values are parameters
+            f"""
+            INSERT INTO {degree} AS d (student_id, exam_id, marks_obtained, marks_available, source, graded_at)
+            SELECT u.id, r.exam_id, r.obtained, r.available, %s, %s
+            FROM unnest(%s::text[], %s::bigint[], %s::integer[], %s::integer[])
+                 AS r(student_number, exam_id, obtained, available)
+            JOIN {users} u ON u.student_number = r.student_number
+            ON CONFLICT (student_id, exam_id) DO UPDATE SET
+                marks_obtained = GREATEST(d.marks_obtained, EXCLUDED.marks_obtained),
+                marks_available = GREATEST(d.marks_available, EXCLUDED.marks_available),
+                source = EXCLUDED.source,
+                graded_at = EXCLUDED.graded_at
+            WHERE EXCLUDED.marks_obtained > d.marks_obtained OR EXCLUDED.marks_available > d.marks_available
+            """,  # noqa: S608
+            [
+                source,
+                timezone.now(),
+                [number for number, _ in merged],
+                [exam_id for _, exam_id in merged],
+                [marks[0] for marks in merged.values()],
+                [marks[1] for marks in merged.values()],
+            ],
+        )
+
+
+# --- students ---------------------------------------------------------------------------------
+
+
+def _run_students(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
+    for batch in _batches(_table_rows(job, handle), BATCH_SIZE):
+        errors: list[RowError] = []
+        rows: list[StudentRow] = []
+        for line, values in batch:
+            if values is None:
+                errors.append(_too_short(line))
+            else:
+                rows.append(StudentRow(line, *(value.strip() for value in values)))
+        errors.extend(students_import(rows=rows))
+        errors.sort(key=lambda error: error["row"])
+        progress.add(len(batch), errors)
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+
+def _starter(job: Job) -> User:
+    if job.created_by_id is None:
+        raise FileBroken("The person who started this import no longer exists.")
+    return User.objects.get(pk=job.created_by_id)
+
+
+def _students_create_missing(names: dict[str, str]) -> None:
+    """Create every unknown student of a batch in one statement (role student, no usable password)."""
+    if not names:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(  # the table name comes from model _meta; values are parameters
+            f"""
+            INSERT INTO {User._meta.db_table} (password, is_superuser, role, full_name, student_number,
+                                               is_active, is_staff, date_joined)
+            SELECT '!' || md5(random()::text || clock_timestamp()::text), false, %s, n.full_name,
+                   n.student_number, true, false, %s
+            FROM unnest(%s::text[], %s::text[]) AS n(student_number, full_name)
+            ON CONFLICT (student_number) DO NOTHING
+            """,  # noqa: S608
+            [Role.STUDENT.value, timezone.now(), list(names), list(names.values())],
+        )
+
+
+_RUNNERS: dict[str, Callable[..., None]] = {
+    Job.Kind.IMPORT_SUBJECT_GRADES: _run_subject_grades,
+    Job.Kind.IMPORT_DEGREES: _run_degrees,
+    Job.Kind.IMPORT_MARKR: _run_markr,
+    Job.Kind.IMPORT_STUDENTS: _run_students,
+}
