@@ -5,7 +5,7 @@ Every save goes through the model signals in `receivers.py`, which drop the cach
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -139,7 +139,7 @@ class ExamAdminForm(forms.ModelForm):
         return status
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         opens_at, closes_at = data.get("opens_at"), data.get("closes_at")
         if opens_at and closes_at and closes_at <= opens_at:
             self.add_error("closes_at", "The exam must close after it opens.")
@@ -161,21 +161,21 @@ class ExamAdmin(RoleScopedAdmin):
     )
 
     def doctor_queryset(self, request: HttpRequest, queryset: QuerySet[Exam]) -> QuerySet[Exam]:
-        return queryset.filter(owner=request.user)
+        return queryset.filter(owner_id=request.user.pk)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Exam | None = None) -> tuple[str, ...]:
         return () if self.is_admin(request) else ("owner",)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "subject" and not self.is_admin(request):
-            kwargs["queryset"] = Subject.objects.filter(doctors=request.user)
+            kwargs["queryset"] = Subject.objects.filter(doctors__id=cast(int, request.user.pk))
         if db_field.name == "owner":
             kwargs["queryset"] = User.objects.filter(role__in=[Role.DOCTOR, Role.ADMIN])
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Exam, form: Any, change: bool) -> None:
         if obj.owner_id is None and not self.is_admin(request):
-            obj.owner = request.user
+            obj.owner_id = request.user.pk
         super().save_model(request, obj, form, change)
 
 
@@ -190,11 +190,11 @@ class QuestionAdmin(RoleScopedAdmin):
     inlines = [ChoiceInline]
 
     def doctor_queryset(self, request: HttpRequest, queryset: QuerySet[Question]) -> QuerySet[Question]:
-        return queryset.filter(exam__owner=request.user)
+        return queryset.filter(exam__owner_id=request.user.pk)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "exam" and not self.is_admin(request):
-            kwargs["queryset"] = Exam.objects.filter(owner=request.user)
+            kwargs["queryset"] = Exam.objects.filter(owner_id=request.user.pk)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 from drf_spectacular.drainage import set_override
@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
-from core.accounts.models import Role
+from core.accounts.models import Role, User
 from core.common.pagination import PageNumberPagination
 from core.common.permissions import IsDoctorOrAdmin, IsPerson, IsStudent
 from core.exams import selectors, services
@@ -121,7 +121,7 @@ ExamDetail = PolymorphicProxySerializer(
 
 
 def _exam_detail(*, request: Request, exam: Exam) -> dict[str, Any]:
-    if request.user.role == Role.STUDENT:
+    if _user(request).role == Role.STUDENT:
         exam.server_time = timezone.now()  # type: ignore[attr-defined]
         return StudentExamDetailSerializer(exam).data  # type: ignore[return-value]
     return DoctorExamDetailSerializer(exam).data  # type: ignore[return-value]
@@ -158,7 +158,7 @@ class ExamInputSerializer(serializers.Serializer):
     closes_at = serializers.DateTimeField(allow_null=True)
     duration_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
     grace_seconds = serializers.IntegerField(min_value=0, max_value=3600, required=False)
-    questions = QuestionInputSerializer(many=True, required=False, max_length=500)
+    questions = QuestionInputSerializer(many=True, required=False, max_length=500)  # type: ignore[call-arg]
 
 
 class ExamPatchSerializer(ExamInputSerializer):
@@ -212,7 +212,12 @@ class SavedAnswerSerializer(serializers.Serializer):
 
 def _student_id(request: Request) -> int:
     # The stateless token user's id is the token's `user_id` claim, which simplejwt writes as a string.
-    return int(request.user.id)
+    return int(cast(Any, request.user).id)
+
+
+def _user(request: Request) -> User:
+    """The authenticated person; the view's permission classes have made sure there is one."""
+    return cast(User, request.user)
 
 
 class _ExamTakingApi(APIView):
@@ -248,18 +253,18 @@ class ExamsApi(_ByMethod):
         "whether a result is available. A doctor gets their own exams; an admin every exam.",
     )
     def get(self, request: Request) -> Response:
-        exams = selectors.exam_list(user=request.user)
+        exams = selectors.exam_list(user=_user(request))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(exams, request, view=self)
-        item = StudentExamSerializer if request.user.role == Role.STUDENT else DoctorExamSerializer
+        item = StudentExamSerializer if _user(request).role == Role.STUDENT else DoctorExamSerializer
         return paginator.get_paginated_response(item(page, many=True).data)
 
     @extend_schema(request=ExamInputSerializer, responses={201: DoctorExamDetailSerializer})
     def post(self, request: Request) -> Response:
         data = ExamInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        exam = services.exam_create(user=request.user, **data.validated_data)
-        exam = selectors.exam_get(user=request.user, exam_id=exam.id)
+        exam = services.exam_create(user=_user(request), **data.validated_data)
+        exam = selectors.exam_get(user=_user(request), exam_id=exam.id)
         return Response(DoctorExamDetailSerializer(exam).data, status=status.HTTP_201_CREATED)
 
 
@@ -272,7 +277,7 @@ class ExamDetailApi(_ByMethod):
         "404 for an exam they may not see. A doctor gets their own exams with is_correct.",
     )
     def get(self, request: Request, exam_id: int) -> Response:
-        exam = selectors.exam_get(user=request.user, exam_id=exam_id)
+        exam = selectors.exam_get(user=_user(request), exam_id=exam_id)
         return Response(_exam_detail(request=request, exam=exam))
 
     @extend_schema(
@@ -285,8 +290,8 @@ class ExamDetailApi(_ByMethod):
     def patch(self, request: Request, exam_id: int) -> Response:
         data = ExamPatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.exam_update(user=request.user, exam_id=exam_id, changes=dict(data.validated_data))
-        exam = selectors.exam_get(user=request.user, exam_id=exam_id)
+        services.exam_update(user=_user(request), exam_id=exam_id, changes=dict(data.validated_data))
+        exam = selectors.exam_get(user=_user(request), exam_id=exam_id)
         return Response(DoctorExamDetailSerializer(exam).data)
 
 
@@ -299,7 +304,7 @@ class AttemptStartApi(_ExamTakingApi):
     @extend_schema(request=None, responses={200: OutputSerializer, 201: OutputSerializer})
     def post(self, request: Request, exam_id: int) -> Response:
         now = timezone.now()
-        attempt, created = services.attempt_start(student=request.user, exam_id=exam_id, now=now)
+        attempt, created = services.attempt_start(student=_user(request), exam_id=exam_id, now=now)
         attempt.server_time = now  # type: ignore[attr-defined]
         return Response(
             self.OutputSerializer(attempt).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK

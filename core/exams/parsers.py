@@ -16,8 +16,6 @@ from core.common.errors import PayloadTooLarge
 class BoundedJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if stream is None:
-            return super().parse(stream, media_type, parser_context)
         body = stream.read(limit + 1) if limit is not None else stream.read()
         if limit is not None and len(body) > limit:
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
