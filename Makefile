@@ -65,3 +65,10 @@ types: venv ## mypy with django-stubs over the services and cassandra_orm
 .PHONY: bench
 bench: up ## The benchmarks of BENCHMARKS.md, each against its floor
 	$(UP_ENV) $(PY) bench/run.py
+
+# One client address logs every student in, so a stack started by `make load` lifts the per-client login
+# throttle (a stack already running keeps its own setting). LOAD_ARGS passes options, e.g. LOAD_ARGS="--students 200".
+.PHONY: load
+load: export LOGIN_RATE_PER_CLIENT ?= 100000/min
+load: up ## Load test: 500 students log in and save answers for 60 s; fails if an acknowledged save is lost
+	$(UP_ENV) $(PY) test_traffic.py $(LOAD_ARGS)
