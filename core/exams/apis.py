@@ -235,6 +235,7 @@ class _ByMethod(APIView):
     """Picks permissions per HTTP method from `permissions_by_method`."""
 
     permissions_by_method: dict[str, list[type[BasePermission]]] = {}
+    parser_classes = [BoundedJSONParser]
 
     def get_permissions(self) -> list[BasePermission]:
         method = (self.request.method or "GET").lower()
