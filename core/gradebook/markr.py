@@ -5,6 +5,7 @@ Pure functions, no database: the synchronous `POST /import` and a background imp
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 
@@ -60,32 +61,34 @@ class MarkrDocument:
     errors: list[tuple[int, str]] = field(default_factory=list)  # (index, reason), in document order
 
 
-def _parser() -> etree.XMLParser:
-    # A fresh parser per document: lxml parsers are not safe to share between threads.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        dtd_validation=False,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+# lxml parser options: no entity expansion, no network, no DTD loading, libxml2's size limits kept on.
+# A fresh parser (or iterparse) per document: lxml parsers are not safe to share between threads.
+SAFE_PARSING: dict[str, bool] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "dtd_validation": False,
+    "load_dtd": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
 
 
-def markr_root(body: bytes) -> etree._Element:
-    """Parse `body` safely. 400 for anything that is not well formed or that declares a DTD or entities."""
-    if not body.strip():
-        raise MalformedXml("The body is empty; send a Markr XML document.")
-    try:
-        root = etree.fromstring(body, _parser())
-    except etree.XMLSyntaxError as exc:
-        raise MalformedXml(f"The body is not well-formed XML: {exc.msg}") from exc
+def _check_declarations(root: etree._Element) -> None:
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise XmlDeclarationsForbidden()
-    if root.getroottree().getroot() is not root:  # pragma: no cover - fromstring always returns the root
-        raise MalformedXml()
+
+
+def markr_root(body: bytes) -> etree._Element:
+    """Parse `body` whole, safely. 400 for anything not well formed or that declares a DTD or entities."""
+    if not body.strip():
+        raise MalformedXml("The body is empty; send a Markr XML document.")
+    try:
+        root = etree.fromstring(body, etree.XMLParser(**SAFE_PARSING))
+    except etree.XMLSyntaxError as exc:
+        raise MalformedXml(f"The body is not well-formed XML: {exc.msg}") from exc
+    _check_declarations(root)
     return root
 
 
@@ -150,23 +153,41 @@ def _result(index: int, element: etree._Element) -> tuple[MarkrResult | None, st
 
 
 def markr_parse(body: bytes, *, stop_at_first_error: bool = True) -> MarkrDocument:
-    """Read every <mcq-test-result>. With `stop_at_first_error` (the synchronous import), the first bad
-    result raises InvalidDocument; otherwise the bad ones are collected in `errors` and skipped."""
-    root = markr_root(body)
+    """Read every <mcq-test-result> that is a child of the root, streaming (lxml iterparse, each result freed
+    once read). The whole body is always parsed before any 422, so that XML that is not well formed is a 400
+    wherever the fault is. With `stop_at_first_error` (the synchronous import) the first bad result raises
+    InvalidDocument; otherwise bad results are collected in `errors` and skipped."""
+    if not body.strip():
+        raise MalformedXml("The body is empty; send a Markr XML document.")
+    document = MarkrDocument()
+    index = 0
+    events = etree.iterparse(io.BytesIO(body), events=("end",), tag=RESULT_TAG, **SAFE_PARSING)
+    try:
+        for _event, element in events:
+            parent = element.getparent()
+            if parent is None or parent.getparent() is not None:
+                continue  # not a result of the root; a wrong root is reported below
+            index += 1
+            if not (stop_at_first_error and document.errors):
+                result, problem = _result(index, element)
+                if problem is not None:
+                    document.errors.append((index, problem))
+                elif result is not None:
+                    document.results.append(result)
+            element.clear()
+            while element.getprevious() is not None:
+                del parent[0]
+    except etree.XMLSyntaxError as exc:
+        raise MalformedXml(f"The body is not well-formed XML: {exc.msg}") from exc
+    root = events.root
+    _check_declarations(root)
     if root.tag != ROOT_TAG:
         raise InvalidDocument(
             f"The root element is <{root.tag}>; a Markr document's root is <{ROOT_TAG}>.",
             fields={"root": [f"expected <{ROOT_TAG}>"]},
         )
-    document = MarkrDocument()
-    for index, element in enumerate(root.iterchildren(RESULT_TAG), start=1):
-        result, problem = _result(index, element)
-        if problem is not None:
-            if stop_at_first_error:
-                raise InvalidDocument.at(index, problem)
-            document.errors.append((index, problem))
-        elif result is not None:
-            document.results.append(result)
+    if stop_at_first_error and document.errors:
+        raise InvalidDocument.at(*document.errors[0])
     if not document.results and not document.errors:
         raise InvalidDocument(
             f"The document holds no <{RESULT_TAG}> element.", fields={ROOT_TAG: [f"no <{RESULT_TAG}>"]}

@@ -106,7 +106,8 @@ def _exams_for_import(*, user: User, test_ids: list[str], first_index: dict[str,
 
 
 def _students_create_missing(*, names: dict[str, str]) -> None:
-    """Create every unknown student in one statement (role student, no usable password)."""
+    """Create every unknown student in one statement (role student, no usable password). The anti-join skips
+    known students cheaply; ON CONFLICT covers a concurrent import creating the same student."""
     user = User._meta
     with connection.cursor() as cursor:
         cursor.execute(  # table names come from model _meta, values are parameters
@@ -116,6 +117,7 @@ def _students_create_missing(*, names: dict[str, str]) -> None:
             SELECT '!' || md5(random()::text || clock_timestamp()::text), false, %s, n.full_name,
                    n.student_number, true, false, %s
             FROM unnest(%s::text[], %s::text[]) AS n(student_number, full_name)
+            WHERE NOT EXISTS (SELECT 1 FROM {user.db_table} u WHERE u.student_number = n.student_number)
             ON CONFLICT (student_number) DO NOTHING
             """,  # noqa: S608
             [Role.STUDENT.value, timezone.now(), list(names), list(names.values())],
