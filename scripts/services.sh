@@ -495,7 +495,7 @@ cass_fetch() {
     rm -rf "$tmp"
     mkdir -p "$tmp" "$CASS_DIR"
     cat >"$CASS_DIR/fetch-pom.xml" <<EOF
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.exams</groupId>
   <artifactId>cassandra-fetch</artifactId>
