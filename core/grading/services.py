@@ -22,10 +22,12 @@ from core.jobs.services import job_advance, job_begin, job_create, job_finish, j
 
 logger = logging.getLogger(__name__)
 
-# Students per batch: one concurrent store read (for_exam) and ONE upsert per batch. Measured with
-# bench/b3_grading.py (2,000 students x 50 questions, Cassandra, one worker): see GRADING_BATCH_NOTE.
+# Students per batch: one concurrent store read (for_exam) and ONE upsert per batch. Measured on B3's data
+# (2,000 students x 50 questions, Cassandra, one process): reading is ~95% of the time (read 7.8 s, marking
+# 0.09 s, upserts 0.3 s for the whole exam on a loaded 2-core machine), and batches of 100 to 2,000 were
+# equal within the noise. 500 keeps ~25,000 answers in memory at a time and advances the job 4 times per
+# 2,000 students, and one upsert of 500 rows takes ~0.1 s.
 GRADING_BATCH = 500
-GRADING_BATCH_NOTE = "set from the B3 measurement"
 
 
 class ExamNotOnline(Conflict):
