@@ -12,8 +12,9 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 forwarded_allow_ips = "127.0.0.1"
 
 
-def post_fork(server, worker):
-    # The answer store's driver session must be created in each worker, after the fork.
+def post_worker_init(worker):
+    # The answer store's driver session must be created in each worker, after the fork; this hook runs
+    # once the worker has loaded Django (post_fork runs before, when no model can be imported yet).
     from core.answers.store import reset_after_fork
 
     reset_after_fork()

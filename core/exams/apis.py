@@ -16,10 +16,10 @@ from rest_framework_simplejwt.authentication import JWTStatelessUserAuthenticati
 
 from core.accounts.models import Role, User
 from core.common.pagination import PageNumberPagination
+from core.common.parsers import BoundedJSONParser
 from core.common.permissions import IsDoctorOrAdmin, IsPerson, IsStudent
 from core.exams import selectors, services
 from core.exams.models import Exam, Question
-from core.exams.parsers import BoundedJSONParser
 from core.exams.schema import ExamKindField, ExamStatusField
 
 # The stateless JWT check is the same bearer scheme as the default one, only without the user query.
@@ -85,13 +85,15 @@ class StudentExamSerializer(_ExamBaseSerializer):
 
 
 class StudentExamDetailSerializer(StudentExamSerializer):
-    questions = serializers.SerializerMethodField(help_text="Empty until the student has started the exam.")
+    questions = serializers.SerializerMethodField(
+        help_text="The questions, without is_correct; empty before the exam's window opens (unless started)."
+    )
     server_time = serializers.DateTimeField()
 
     @extend_schema_field(StudentQuestionSerializer(many=True))
     def get_questions(self, exam: Exam) -> list[dict[str, Any]]:
-        # Questions are shown once the student's own clock runs, so nobody reads them before starting.
-        if selectors.attempt_of(exam=exam) is None:
+        # Nobody reads the questions before the window opens; within it, the contract shows them.
+        if selectors.attempt_of(exam=exam) is None and not exam.is_open_at(timezone.now()):
             return []
         return StudentQuestionSerializer(exam.questions.all(), many=True).data  # type: ignore[return-value]
 
@@ -274,8 +276,8 @@ class ExamDetailApi(_ByMethod):
 
     @extend_schema(
         responses=ExamDetail,
-        description="A student never gets is_correct, sees questions once they have started the exam, and gets "
-        "404 for an exam they may not see. A doctor gets their own exams with is_correct.",
+        description="A student never gets is_correct, sees the questions once the window is open (or they "
+        "have started), and gets 404 for an exam they may not see. A doctor gets their own exams with is_correct.",
     )
     def get(self, request: Request, exam_id: int) -> Response:
         exam = selectors.exam_get(user=_user(request), exam_id=exam_id)

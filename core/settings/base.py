@@ -137,7 +137,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.common.parsers.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.common.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("PAGE_SIZE", default=50),
     "DEFAULT_SCHEMA_CLASS": "core.common.schema.AutoSchema",

@@ -197,10 +197,15 @@ class ExamDetailTests(TestCase):
         self.assertEqual(set(body["questions"][0]), {"id", "text", "image_url", "points", "choices"})
         self.assertEqual(set(body["questions"][0]["choices"][0]), {"id", "text"})
 
-    def test_a_student_sees_the_questions_only_once_started(self) -> None:
+    def test_a_student_sees_the_questions_of_an_open_exam_before_starting(self) -> None:
         body = client_for(self.student).get(f"/api/exams/{self.exam.id}").json()
-        self.assertEqual(body["questions"], [])
+        self.assertEqual(len(body["questions"]), 2)
         self.assertIsNone(body["attempt"])
+
+    def test_a_student_sees_no_questions_before_the_window_opens(self) -> None:
+        later = make_exam(owner=self.doctor, level="Year 1", opens_at=timezone.now() + timedelta(hours=1))
+        body = client_for(self.student).get(f"/api/exams/{later.id}").json()
+        self.assertEqual(body["questions"], [])
 
     def test_a_student_gets_404_for_another_levels_exam_or_a_draft(self) -> None:
         other_level = make_exam(owner=self.doctor, level="Year 2")

@@ -10,11 +10,11 @@ from typing import Any
 from django.conf import settings
 from rest_framework.parsers import JSONParser
 
-from core.common.errors import PayloadTooLarge
-
 
 class BoundedJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
+        from core.common.errors import PayloadTooLarge  # errors imports DRF, whose settings import this
+
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         body = stream.read(limit + 1) if limit is not None else stream.read()
         if limit is not None and len(body) > limit:
