@@ -67,6 +67,16 @@ def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000.0, 2)
 
 
+# The CPUs this process could use before pin_generator(); children that are part of the stack (a worker a
+# benchmark starts, say) should get them back: subprocess.Popen(..., preexec_fn=common.unpin_child).
+ORIGINAL_CPUS = frozenset(os.sched_getaffinity(0))
+
+
+def unpin_child() -> None:
+    """A preexec_fn: give a child process every CPU this process had before it pinned itself."""
+    os.sched_setaffinity(0, ORIGINAL_CPUS)
+
+
 def pin_generator(cpu: int = GENERATOR_CPU) -> str:
     """Pin this process (and the threads it starts from now on) to one CPU; returns a sentence for the results."""
     available = sorted(os.sched_getaffinity(0))
@@ -269,6 +279,20 @@ class LoadResult:
 
     def p(self, q: float) -> float | None:
         return percentile(self.latencies, q)
+
+    @classmethod
+    def merge(cls, parts: list[LoadResult]) -> LoadResult:
+        """One result from several runs of the same traffic (rounds alternated with a floor's)."""
+        merged = cls(concurrency=parts[0].concurrency if parts else 0)
+        for part in parts:
+            merged.elapsed += part.elapsed
+            merged.requests += part.requests
+            merged.ok += part.ok
+            merged.errors += part.errors
+            merged.statuses.update(part.statuses)
+            merged.latencies.extend(part.latencies)
+            merged.error_samples.extend(part.error_samples[: max(0, 5 - len(merged.error_samples))])
+        return merged
 
     def summary(self) -> dict[str, Any]:
         return {
