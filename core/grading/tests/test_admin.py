@@ -1,0 +1,151 @@
+from django.contrib.admin.sites import site
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
+from django.utils import timezone
+from tablib import Dataset
+
+from core.exams.models import Exam
+from core.grading.admin import GradingExamAdmin
+from core.grading.models import Degree
+from core.grading.resources import DegreeResource
+from core.grading.tests.factories import make_admin, make_doctor, make_exam, make_student, start
+from core.jobs.models import Job
+
+
+def import_rows(user: object, rows: list[tuple]) -> object:
+    data = Dataset(headers=["exam", "student_number", "full_name", "marks_obtained", "marks_available"])
+    for row in rows:
+        data.append(row)
+    return DegreeResource(user=user).import_data(data, dry_run=False, raise_errors=False)
+
+
+class DegreeImportTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor, cls.other = make_doctor(), make_doctor()
+        cls.paper = make_exam(owner=cls.doctor, kind=Exam.Kind.PAPER, questions=[])
+        cls.online = make_exam(owner=cls.doctor)
+
+    def test_importing_into_a_paper_exam_keeps_the_highest_marks_each_on_its_own(self) -> None:
+        result = import_rows(
+            self.doctor,
+            [(self.paper.code, "p-001", "Ann", 7, 10), (self.paper.code, "p-001", "Ann", 5, 12)],
+        )
+        self.assertFalse(result.has_errors() or result.has_validation_errors())
+        degree = Degree.objects.get(exam=self.paper, student__student_number="p-001")
+        self.assertEqual((degree.marks_obtained, degree.marks_available, degree.source), (7, 12, "upload"))
+        self.assertEqual(degree.student.full_name, "Ann")
+
+    def test_importing_into_an_online_exam_is_refused(self) -> None:
+        result = import_rows(self.doctor, [(self.online.code, "p-002", "Bo", 3, 6)])
+        self.assertTrue(result.has_errors() or result.has_validation_errors())
+        self.assertFalse(Degree.objects.filter(exam=self.online).exists())
+
+    def test_a_doctor_cannot_import_into_someone_elses_exam(self) -> None:
+        result = import_rows(self.other, [(self.paper.code, "p-003", "Cy", 3, 6)])
+        self.assertTrue(result.has_errors() or result.has_validation_errors())
+        self.assertFalse(Degree.objects.exists())
+
+
+class DegreeAdminTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor, cls.other = make_doctor(), make_doctor()
+        cls.exam = make_exam(owner=cls.doctor, kind=Exam.Kind.PAPER, questions=[])
+        cls.others_exam = make_exam(owner=cls.other, kind=Exam.Kind.PAPER, questions=[])
+        now = timezone.now()
+        for exam, number in ((cls.exam, "mine-1"), (cls.others_exam, "theirs-1")):
+            Degree.objects.create(
+                exam=exam,
+                student=make_student(number=number),
+                marks_obtained=1,
+                marks_available=2,
+                source="markr",
+                graded_at=now,
+            )
+
+    def test_a_doctor_sees_only_degrees_of_their_own_exams(self) -> None:
+        self.client.force_login(self.doctor)
+        page = self.client.get("/admin/grading/degree/")
+        self.assertContains(page, "mine-1")
+        self.assertNotContains(page, "theirs-1")
+
+    def test_the_export_is_scoped_too(self) -> None:
+        self.client.force_login(self.doctor)
+        response = self.client.post(
+            "/admin/grading/degree/export/", {"format": "0", "resource": "0", **_export_fields()}
+        )
+        self.assertEqual(response.status_code, 200)
+        body = response.content.decode()
+        self.assertIn("mine-1", body)
+        self.assertNotIn("theirs-1", body)
+
+    def test_the_import_page_takes_a_csv_into_a_paper_exam(self) -> None:
+        self.client.force_login(self.doctor)
+        csv_file = SimpleUploadedFile(
+            "d.csv",
+            f"exam,student_number,full_name,marks_obtained,marks_available\n{self.exam.code},mine-2,Di,4,5\n".encode(),
+        )
+        page = self.client.post(
+            "/admin/grading/degree/import/", {"import_file": csv_file, "format": "0", "resource": "0"}
+        )
+        self.assertEqual(page.status_code, 200)
+        self.assertContains(page, "mine-2")
+
+
+def _export_fields() -> dict[str, str]:
+    names = [
+        "exam",
+        "student_number",
+        "full_name",
+        "marks_obtained",
+        "marks_available",
+        "percentage",
+        "source",
+        "graded_at",
+    ]
+    return {f"degreeresource_{name}": "on" for name in names}
+
+
+class ExamAdminGradingTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor = make_doctor()
+        cls.admin = make_admin()
+
+    def test_the_exam_admin_is_the_grading_subclass(self) -> None:
+        self.assertIsInstance(site._registry[Exam], GradingExamAdmin)
+
+    def test_grade_now_queues_a_job_and_refuses_a_draft(self) -> None:
+        exam = make_exam(owner=self.doctor)
+        draft = make_exam(owner=self.doctor, status=Exam.Status.DRAFT)
+        start(exam, make_student())
+        self.client.force_login(self.doctor)
+        response = self.client.post(
+            "/admin/exams/exam/",
+            {"action": "grade_now", "_selected_action": [exam.id, draft.id]},
+            follow=True,
+        )
+        self.assertEqual(response.status_code, 200)
+        job = Job.objects.get()
+        self.assertEqual((job.kind, job.params, job.created_by), ("grade_exam", {"exam_id": exam.id}, self.doctor))
+        self.assertContains(response, "draft exam cannot be graded")
+
+    def test_the_exam_page_shows_a_histogram_of_its_degrees(self) -> None:
+        exam = make_exam(owner=self.doctor)
+        now = timezone.now()
+        for obtained in (0, 5, 10, 10):
+            Degree.objects.create(
+                exam=exam,
+                student=make_student(),
+                marks_obtained=obtained,
+                marks_available=10,
+                source="online",
+                graded_at=now,
+            )
+        self.client.force_login(self.admin)
+        page = self.client.get(f"/admin/exams/exam/{exam.id}/change/")
+        self.assertContains(page, 'id="grading-histogram"')
+        self.assertContains(page, 'title="90-100%: 2"')
+        self.assertContains(page, 'title="50-60%: 1"')
+        self.assertContains(page, "4 graded")
