@@ -23,6 +23,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -240,7 +241,7 @@ class LocalWorker:
     """One Celery worker process (concurrency 1) on the configured broker, for the local mode."""
 
     def __init__(self) -> None:
-        self.log = Path(common.RESULTS_DIR) / "b3-worker.log"
+        self.log = Path(tempfile.gettempdir()) / f"b3-worker-{os.getpid()}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> LocalWorker:
