@@ -61,7 +61,7 @@ def _loopback(base_url: str) -> tuple[str, int]:
         raise SystemExit(f"refusing {base_url!r}: only http:// on loopback")
     port = parts.port or 80
     addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)}
-    if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+    if not all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses):
         raise SystemExit(f"refusing {base_url!r}: not a loopback address")
     return parts.hostname, port
 

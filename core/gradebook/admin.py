@@ -36,11 +36,11 @@ class SubjectGradeAdmin(ImportExportModelAdmin, RoleScopedAdmin):
         return grade.student.full_name
 
     def doctor_queryset(self, request: HttpRequest, queryset: QuerySet[SubjectGrade]) -> QuerySet[SubjectGrade]:
-        return queryset.filter(subject__doctors=request.user)
+        return queryset.filter(subject__doctors=request.user.pk)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "subject" and not self.is_admin(request):
-            kwargs["queryset"] = db_field.remote_field.model.objects.filter(doctors=request.user)
+            kwargs["queryset"] = db_field.remote_field.model.objects.filter(doctors=request.user.pk)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_import_permission(self, request: HttpRequest) -> bool:
