@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 from django.test import TestCase, override_settings
 
 from core.accounts.models import Role, User
@@ -94,6 +96,23 @@ class MarkrImportTests(TestCase):
             self.assertEqual(self.post(document(part)).status_code, 201)
         self.assert_summary(self.aggregate("G1").json(), expected)
         self.assertEqual(Degree.objects.filter(exam__code="G1").count(), 81)
+
+    def test_a_generated_class_reproduces_the_published_aggregate_of_api_md(self) -> None:
+        # A class built here (not the canonical sample) whose marks out of 20 have the published figures:
+        # count 81, mean 50.8025, stddev 9.9212, min 30, max 75, p25 45, p50 50, p75 55.
+        histogram = {6: 6, 7: 1, 8: 7, 9: 13, 10: 19, 11: 18, 12: 8, 13: 4, 14: 4, 15: 1}
+        marks = [k for k, count in histogram.items() for _ in range(count)]
+        published = {"count": 81, "mean": 50.8025, "stddev": 9.9212, "min": 30.0, "max": 75.0,
+                     "p25": 45.0, "p50": 50.0, "p75": 55.0}  # fmt: skip
+        for test_id, split in (("ONCE", None), ("TWICE", 0), ("SPLIT", 40)):
+            rows = [Row(f"{n:06d}", test_id, obtained, 20) for n, obtained in enumerate(marks)]
+            rows += [Row(row.student_number, test_id, row.obtained // 2, 20) for row in rows[::4]]  # lower rescans
+            random.Random(9863).shuffle(rows)
+            parts = [rows] if split is None else [rows, rows] if split == 0 else [rows[:split], rows[split:]]
+            for part in parts:
+                self.assertEqual(self.post(document(part)).status_code, 201)
+            body = self.aggregate(test_id).json()
+            self.assertEqual({key: round(value, 4) for key, value in body.items()}, published, test_id)
 
     # Duplicates: the Markr rule, within one document and across documents, in both orders
 
