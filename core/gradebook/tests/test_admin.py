@@ -35,6 +35,17 @@ class SubjectGradeResourceTests(TestCase):
         self.assertEqual(grades, {("002299", "Math", 70), ("000777", "Art", 88), ("4242", "Art", 1)})
         self.assertEqual(User.objects.get(student_number="000777").role, "student")
 
+    def test_an_xlsx_export_imports_back_keeping_leading_zeros(self) -> None:
+        workbook = SubjectGradeResource().export().export("xlsx")
+        SubjectGrade.objects.all().delete()
+        loaded = tablib.Dataset().load(workbook, format="xlsx")
+        result = SubjectGradeResource().import_data(loaded)
+        self.assertFalse(result.has_errors() or result.has_validation_errors())
+        self.assertEqual(
+            list(SubjectGrade.objects.values_list("student__student_number", "subject__name", "grade")),
+            [("002299", "Math", 50)],
+        )
+
     def test_an_invalid_grade_is_a_row_error(self) -> None:
         result = SubjectGradeResource().import_data(dataset(("002299", "Math", 101), ("1", "Math", "x")))
         self.assertTrue(result.has_validation_errors() or result.has_errors())
