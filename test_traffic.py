@@ -67,6 +67,7 @@ class Report:
     p95_ms: float | None = None
     p99_ms: float | None = None
     max_ms: float | None = None
+    generator_cpu_percent: float | None = None
     # the check
     students_checked: int = 0
     pairs_checked: int = 0
@@ -300,6 +301,7 @@ async def run_traffic_async(
     report.throughput_rps = round(result.rps, 1)
     report.p50_ms, report.p95_ms, report.p99_ms = (common.ms(result.p(q)) for q in (50, 95, 99))
     report.max_ms = common.ms(max(result.latencies)) if result.latencies else None
+    report.generator_cpu_percent = result.summary()["generator_cpu_percent"]
     report.error_samples = result.error_samples
 
     # 4. verify
@@ -378,7 +380,7 @@ def print_report(report: Report) -> None:
     )
     print(
         f"latency          p50 {report.p50_ms} ms, p95 {report.p95_ms} ms, p99 {report.p99_ms} ms, "
-        f"max {report.max_ms} ms"
+        f"max {report.max_ms} ms; generator CPU {report.generator_cpu_percent} % of its core"
     )
     print("status codes     " + ", ".join(f"{k}: {v}" for k, v in report.statuses.items()))
     for sample in report.error_samples:

@@ -268,6 +268,7 @@ class LoadResult:
     statuses: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # seconds, every completed request
     error_samples: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # this process's CPU time while measuring: is the generator the bottleneck?
 
     @property
     def rps(self) -> float:
@@ -286,6 +287,7 @@ class LoadResult:
         merged = cls(concurrency=parts[0].concurrency if parts else 0)
         for part in parts:
             merged.elapsed += part.elapsed
+            merged.cpu_seconds += part.cpu_seconds
             merged.requests += part.requests
             merged.ok += part.ok
             merged.errors += part.errors
@@ -307,6 +309,7 @@ class LoadResult:
             "p95_ms": ms(self.p(95)),
             "p99_ms": ms(self.p(99)),
             "max_ms": ms(max(self.latencies)) if self.latencies else None,
+            "generator_cpu_percent": round(100.0 * self.cpu_seconds / self.elapsed, 1) if self.elapsed else None,
             "statuses": dict(sorted(self.statuses.items())),
             "error_samples": self.error_samples[:5],
         }
@@ -380,6 +383,7 @@ async def run_load(
             deadline = time.perf_counter() + warmup
             await asyncio.gather(*(worker(i) for i in range(concurrency)))
         measuring = True
+        cpu_started = time.process_time()
         started = time.perf_counter()
         deadline = started + duration
         tick = asyncio.create_task(ticker(started))
@@ -388,6 +392,7 @@ async def run_load(
         finally:
             tick.cancel()
         result.elapsed = time.perf_counter() - started
+        result.cpu_seconds = time.process_time() - cpu_started
     finally:
         for conn in connections:
             conn.close()
