@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
-from django.db.models import Aggregate, Avg, Count, FloatField, Max, Min, QuerySet, StdDev
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Min, QuerySet, StdDev
 from django.db.models.functions import Cast
 
 QUARTILES = (0.25, 0.5, 0.75)
@@ -51,11 +52,22 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _as_float(queryset: QuerySet[Any], field: str) -> F | Cast:
+    """The column as double precision; a float column (Degree.percentage) is used as it is, with no per-row cast."""
+    try:
+        model_field = queryset.model._meta.get_field(field)
+    except FieldDoesNotExist:
+        return Cast(field, FloatField())
+    if isinstance(getattr(model_field, "output_field", model_field), FloatField):
+        return F(field)
+    return Cast(field, FloatField())
+
+
 def summary(queryset: QuerySet[Any], field: str) -> Summary:
     """Count, mean, population stddev, min, max and the quartiles of `field` over `queryset`, in one query.
 
     Rows where `field` is NULL are left out, as SQL aggregates do."""
-    value = Cast(field, FloatField())
+    value = _as_float(queryset, field)
     row = queryset.order_by().aggregate(
         count=Count(field),
         mean=Avg(value),
