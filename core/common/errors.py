@@ -99,14 +99,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, exceptions.ValidationError):
         response.data = error_body("validation_error", "The request has invalid fields.", _flatten_fields(exc.detail))
         return response
-    detail = exc.detail
-    code = getattr(detail, "code", None) or exc.default_code
-    if isinstance(detail, dict):  # simplejwt's token errors: {"detail", "code", "messages"}
-        code = str(detail.get("code", code))
-        detail = detail.get("detail", exc.default_detail)
-    elif isinstance(detail, list):
-        detail = " ".join(str(d) for d in detail)
-    response.data = error_body(_CODE_NAMES.get(str(code), str(code)), str(detail))
+    raw: Any = exc.detail
+    code = getattr(raw, "code", None) or exc.default_code
+    if isinstance(raw, dict):  # simplejwt's token errors: {"detail", "code", "messages"}
+        code = str(raw.get("code", code))
+        raw = raw.get("detail", exc.default_detail)
+    elif isinstance(raw, list):
+        raw = " ".join(str(d) for d in raw)
+    response.data = error_body(_CODE_NAMES.get(str(code), str(code)), str(raw))
     return response
 
 

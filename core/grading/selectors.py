@@ -65,7 +65,7 @@ def exam_for_staff(*, user: Any, exam_id: int) -> Exam:
     return exam
 
 
-def degree_rows(*, exam_id: int) -> QuerySet[Degree]:
+def degree_rows(*, exam_id: int) -> QuerySet[Degree, Any]:
     """The rows of the degrees list and its CSV/XLSX, by student number."""
     return (
         Degree.objects.filter(exam_id=exam_id)

@@ -6,6 +6,7 @@ servers that `scripts/services.sh` starts, so `make test` and `make run` need no
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -124,6 +125,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
 # Longer than the longest task, or Redis redelivers a task that is still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+# Task modules outside an app's own tasks.py, which autodiscovery does not find.
+CELERY_IMPORTS = ("core.gradebook.imports.tasks",)
 CELERY_BEAT_SCHEDULE: dict = {
     # Hand-in files past HANDIN_RETENTION_DAYS; downloads already refuse them, so hourly is enough.
     "handins-expire": {"task": "core.handins.tasks.handins_expire_task", "schedule": 3600.0},
@@ -201,7 +204,7 @@ S3 = {
     "BUCKET": env.str("S3_BUCKET", default="exams"),
     "REGION": env.str("S3_REGION", default="us-east-1"),
 }
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
