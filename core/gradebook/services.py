@@ -31,12 +31,13 @@ def student_get_or_create(*, student_number: str, full_name: str = "") -> User:
 
 
 def _subject_for_write(*, user: User, name: str) -> Subject:
-    """An unknown subject is created, and a doctor who names it teaches it. A known subject must be one the
-    caller sees (a doctor's own; any for an admin): a doctor cannot write grades into another's subject."""
+    """An unknown subject is created, and a doctor who names it teaches it; so does a doctor naming a known
+    subject that nobody teaches yet (as exams do). A doctor cannot write grades into another's subject."""
     try:
         return subject_visible_get(user=user, name=name)
     except NotFound:
-        if Subject.objects.filter(name=name).exists():
+        taught_by_others = Subject.objects.filter(name=name, doctors__isnull=False).exists()
+        if taught_by_others:
             raise
     subject = subject_get_or_create(name=name)
     if user.role == Role.DOCTOR:

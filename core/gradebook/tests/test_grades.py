@@ -66,6 +66,11 @@ class GradeSubmitTests(TestCase):
         self.assertEqual(self.submit(subject="Chemistry").status_code, 404)
         self.assertEqual(self.submit(client_for(self.admin), subject="Chemistry").status_code, 201)
 
+    def test_a_doctor_adopts_a_known_subject_that_nobody_teaches(self) -> None:
+        subject_get_or_create(name="Geology")
+        self.assertEqual(self.submit(subject="Geology").status_code, 201)
+        self.assertEqual(client_for(self.doctor).get("/grades/subject/Geology").status_code, 200)
+
     def test_an_api_key_submits_for_its_doctor(self) -> None:
         self.assertEqual(self.submit(client_for(api_key=api_key_for(self.doctor))).status_code, 201)
 
