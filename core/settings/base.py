@@ -123,8 +123,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
-# Longer than the longest task, or Redis redelivers a task that is still running.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+# Longer than the longest task, or Redis redelivers a task that is still running. It is also how long a task
+# whose worker was killed (-9) waits before Redis hands it out again; the failure drills shorten it.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 # Task modules outside an app's own tasks.py, which autodiscovery does not find.
 CELERY_IMPORTS = ("core.gradebook.imports.tasks",)
 CELERY_BEAT_SCHEDULE: dict = {
