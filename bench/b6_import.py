@@ -1,0 +1,234 @@
+"""B6: background grade file.
+
+POST /api/imports of a generated 1,000,000-row `subject_grades` CSV (100,000 students x 10 subjects, grades from
+a seeded RNG; about 20 MB, under bench/data/, which git ignores) against a running stack at BENCH_BASE_URL, then
+polls GET /api/jobs/{id} until the job is done. The figure is rows / seconds from the start of the POST to the
+job being done (upload, storage, queueing and the worker's whole run).
+
+Every measured run does the same work: the 100,000 students are made once, unmeasured (a warm-up import of
+the same file on the first run), and the benchmark subjects' grades are deleted before the measured import,
+so it inserts 1,000,000 grades and finds every student already there.
+
+Floor: reading the same CSV with the csv module and nothing else, in this process.
+Targets: rows/s / floor rows/s >= 0.1, and the worker's peak RSS <= 300 MB: the largest VmHWM (the kernel's
+high-water mark of resident memory) among the Celery worker's processes, read from /proc (pidfile
+BENCH_WORKER_PIDFILE, default .state/run/worker.pid). VmHWM covers each process's whole life, so the
+worker should be fresh for the figure to be about this import alone; `make bench` starts it.
+
+Run: .venv/bin/python bench/b6_import.py  (env: BENCH_BASE_URL, BENCH_B6_ROWS, BENCH_WORKER_PIDFILE,
+BENCH_B6_TIMEOUT seconds)
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import common  # noqa: E402
+
+ID = "B6"
+WHAT = "Background grade file, subject_grades CSV"
+TARGET_RATIO = 0.1
+TARGET_RSS_MB = 300.0
+SEED = 6
+SUBJECTS = 10
+BENCH_DOCTOR = "bench-import@bench.example.com"
+SUBJECT_PREFIX = "B6 Subject"
+DATA_DIR = REPO / "bench" / "data"
+
+
+def generate(rows: int) -> Path:
+    """The CSV for `rows` rows, made once per size (same seed, same bytes)."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = DATA_DIR / f"b6_subject_grades_{rows}.csv"
+    if path.exists():
+        return path
+    rng = random.Random(SEED)
+    students = max(rows // SUBJECTS, 1)
+    partial = path.with_suffix(".partial")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "subject", "grade"])
+        for n in range(rows):
+            writer.writerow(
+                [f"B6-{n % students:07d}", f"{SUBJECT_PREFIX} {n // students % SUBJECTS:02d}", rng.randint(0, 100)]
+            )
+    partial.rename(path)
+    return path
+
+
+def floor_rows_per_second(path: Path, repeats: int = 3) -> float:
+    """The csv module reading the file, and nothing else: the best of a few passes."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with path.open(newline="", encoding="utf-8") as handle:
+            count = sum(1 for _ in csv.reader(handle)) - 1
+        best = min(best, time.perf_counter() - started)
+    return count / best
+
+
+def _multipart(path: Path) -> tuple[bytes, bytes, str]:
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nsubject_grades\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return head, tail, f"multipart/form-data; boundary={boundary}"
+
+
+def submit(target: common.Target, path: Path, token: str) -> dict[str, Any]:
+    """POST /api/imports, streaming the file from disk."""
+    head, tail, content_type = _multipart(path)
+    size = len(head) + path.stat().st_size + len(tail)
+    connection = http.client.HTTPConnection(target.host, target.port, timeout=600)
+    try:
+        connection.putrequest("POST", "/api/imports")
+        connection.putheader("Authorization", f"Bearer {token}")
+        connection.putheader("Content-Type", content_type)
+        connection.putheader("Content-Length", str(size))
+        connection.endheaders()
+        connection.send(head)
+        with path.open("rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                connection.send(chunk)
+        connection.send(tail)
+        response = connection.getresponse()
+        payload = json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+    return common.expect(response.status, payload, 202, "POST /api/imports")["job"]
+
+
+def wait_done(target: common.Target, job_id: int, token: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last_print = 0.0
+    while True:
+        status, job = common.http_json("GET", f"{target.base_url}/api/jobs/{job_id}", token=token)
+        common.expect(status, job, 200, "GET /api/jobs/{id}")
+        if job["status"] in ("done", "failed"):
+            return job
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"job {job_id} not finished after {timeout:.0f} s: {job['processed']}/{job['total']}")
+        if time.monotonic() - last_print > 5:
+            print(f"   job {job_id}: {job['status']} {job['processed']}/{job['total']}", flush=True)
+            last_print = time.monotonic()
+        time.sleep(0.2)
+
+
+def worker_peak_rss_mb(pidfile: Path) -> tuple[float | None, str]:
+    """The largest VmHWM among the worker's main process and its children (the pool processes)."""
+    try:
+        main_pid = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None, f"no worker pidfile at {pidfile}"
+    pids = [main_pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == main_pid:
+                pids.append(int(entry.name))
+    peaks: dict[int, float] = {}
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[pid] = int(line.split()[1]) / 1024.0
+        except OSError:
+            continue
+    if not peaks:
+        return None, f"could not read /proc for worker {main_pid}"
+    pid = max(peaks, key=peaks.__getitem__)
+    return round(peaks[pid], 1), f"VmHWM of worker process {pid} (of {sorted(peaks)})"
+
+
+def _reset_grades() -> None:
+    """Unmeasured: the benchmark subjects lose their grades, so that every measured run inserts them all."""
+    common.django_setup()
+    from django.db import connection
+
+    from core.accounts.models import Subject
+    from core.gradebook.models import SubjectGrade
+
+    ids = list(Subject.objects.filter(name__startswith=SUBJECT_PREFIX).values_list("id", flat=True))
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {SubjectGrade._meta.db_table} WHERE subject_id = ANY(%s)", [ids])
+
+
+def _students_ready(rows: int) -> bool:
+    common.django_setup()
+    from core.accounts.models import User
+
+    students = max(rows // SUBJECTS, 1)
+    return User.objects.filter(student_number=f"B6-{students - 1:07d}").exists()
+
+
+def run() -> dict[str, Any]:
+    rows = common.env_int("BENCH_B6_ROWS", 1_000_000)
+    timeout = common.env_float("BENCH_B6_TIMEOUT", 420.0)
+    pidfile = Path(os.environ.get("BENCH_WORKER_PIDFILE", str(REPO / ".state" / "run" / "worker.pid")))
+    target = common.loopback_target(common.DEFAULT_BASE_URL)
+    common.wait_http(f"{target.base_url}/health", 60)
+    path = generate(rows)
+    token = common.access_token(common.ensure_doctor(email=BENCH_DOCTOR))
+
+    if not _students_ready(rows):
+        print("   warm-up import (creates the students, unmeasured)", flush=True)
+        warm = wait_done(target, submit(target, path, token)["id"], token, timeout)
+        if warm["status"] != "done":
+            raise RuntimeError(f"warm-up import {warm['status']}: {warm['errors'][:3]}")
+    _reset_grades()
+
+    floor = floor_rows_per_second(path)
+    started = time.perf_counter()
+    job = submit(target, path, token)
+    stored = time.perf_counter() - started
+    job = wait_done(target, job["id"], token, timeout)
+    elapsed = time.perf_counter() - started
+    if job["status"] != "done" or job["processed"] != rows or job["errors"]:
+        raise RuntimeError(
+            f"import {job['status']}: processed {job['processed']} of {rows}, errors {job['errors'][:3]}"
+        )
+    figure = rows / elapsed
+    ratio = figure / floor
+    rss, rss_source = worker_peak_rss_mb(pidfile)
+    met = ratio >= TARGET_RATIO and rss is not None and rss <= TARGET_RSS_MB
+    return {
+        "id": ID,
+        "what": f"{WHAT}, {rows:,} rows",
+        "figure": round(figure, 1),
+        "figure_unit": "rows/s, POST start to job done",
+        "floor": round(floor, 1),
+        "floor_unit": "rows/s, csv.reader over the same file",
+        "ratio": round(ratio, 4),
+        "target": f"ratio >= {TARGET_RATIO}, worker peak RSS <= {TARGET_RSS_MB:.0f} MB",
+        "met": met,
+        "peak_rss_mb": rss,
+        "seconds": round(elapsed, 2),
+        "upload_seconds": round(stored, 2),
+        "job_id": job["id"],
+        "notes": f"{rows:,} rows in {elapsed:.1f} s (upload and store {stored:.1f} s); worker RSS: {rss_source}",
+    }
+
+
+if __name__ == "__main__":
+    result = run()
+    print(json.dumps(result, indent=2))
