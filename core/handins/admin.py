@@ -31,7 +31,14 @@ class UploadInline(admin.TabularInline):
     def download(self, upload: Upload) -> str:
         return _download_link(upload)
 
+    # The hand-in's admin already decided who sees it (a doctor: their own exams); the inline follows it.
+    def has_view_permission(self, request, obj=None) -> bool:
+        return True
+
     def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 

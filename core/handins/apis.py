@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest
 from django.utils import timezone
@@ -12,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.accounts.models import User
 from core.common.permissions import IsDoctorOrAdmin
 from core.handins import selectors, services
 from core.handins.storage import DOWNLOAD_EXPIRES_SECONDS, local_link_open
@@ -28,6 +31,10 @@ class SubmissionSerializer(serializers.Serializer):
 class HandInStateSerializer(serializers.Serializer):
     uploads_available = serializers.IntegerField()
     last_submission = SubmissionSerializer(source="last_upload", allow_null=True)
+
+
+def _user(request: Request) -> User:
+    return cast(User, request.user)
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -68,7 +75,7 @@ class ExamHandInsApi(APIView):
     def post(self, request: Request, exam_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        handin = services.handin_create(user=request.user, exam_id=exam_id, **data.validated_data)
+        handin = services.handin_create(user=_user(request), exam_id=exam_id, **data.validated_data)
         return Response(self.OutputSerializer(handin).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -90,7 +97,7 @@ class ExamHandInsApi(APIView):
         }
     )
     def get(self, request: Request, exam_id: int) -> Response:
-        exam = services.handin_exam_get(user=request.user, exam_id=exam_id)
+        exam = services.handin_exam_get(user=_user(request), exam_id=exam_id)
         handins = selectors.handins_of_exam(exam_id=exam.pk)
         totals = {"students": len(handins), "submissions": sum(h.uploads_used for h in handins)}
         return Response({"totals": totals, "handins": self.ListItemSerializer(handins, many=True).data})

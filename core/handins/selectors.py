@@ -8,7 +8,7 @@ from core.handins.models import HandIn, Upload
 
 
 def _with_last_upload(handins: QuerySet[HandIn]) -> list[HandIn]:
-    rows = list(
+    rows: list[HandIn] = list(
         handins.select_related("student").prefetch_related(
             Prefetch("uploads", queryset=Upload.objects.order_by("-created_at", "-pk"), to_attr="uploads_newest_first")
         )

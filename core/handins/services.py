@@ -188,7 +188,7 @@ def _upload_create(*, handin: HandIn, key: str, file: HashedUploadedFile, conten
                     hand_in=handin,
                     storage_key=key,
                     md5=file.md5,
-                    size_bytes=file.size,
+                    size_bytes=file.size or 0,
                     content_type=content_type,
                     verification_code=_new_code(VERIFICATION_CODE_ALPHABET, 9),
                 )

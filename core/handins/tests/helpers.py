@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -58,3 +62,26 @@ def client_for(user: User | None = None) -> APIClient:
 
 def upload_file(content: bytes = PDF_BYTES, name: str = "essay.pdf") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="application/pdf")
+
+
+class OwnBucketPrefix:
+    """A test mixin: the test's files live under a prefix of their own in the real bucket (other suites share
+    the bucket, and exam ids repeat across test databases), and everything under it is deleted afterwards."""
+
+    def setUp(self) -> None:
+        super().setUp()  # type: ignore[misc]
+        default = settings.STORAGES["default"]
+        self.bucket_prefix = f"test-runs/{uuid.uuid4().hex}"
+        options = {**default.get("OPTIONS", {}), "location": self.bucket_prefix}
+        self._prefix_override = override_settings(
+            STORAGES={**settings.STORAGES, "default": {**default, "OPTIONS": options}}
+        )
+        self._prefix_override.enable()
+
+    def tearDown(self) -> None:
+        try:
+            bucket = storages["default"].bucket
+            bucket.objects.filter(Prefix=f"{self.bucket_prefix}/").delete()
+        finally:
+            self._prefix_override.disable()
+            super().tearDown()  # type: ignore[misc]

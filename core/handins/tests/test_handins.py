@@ -22,6 +22,7 @@ from core.handins.models import HandIn, StorageFailure, Upload
 from core.handins.tasks import handins_expire_task
 from core.handins.tests.helpers import (
     PDF_BYTES,
+    OwnBucketPrefix,
     client_for,
     make_admin,
     make_doctor,
@@ -66,15 +67,12 @@ def _fetch(url: str) -> tuple[int, dict[str, str], bytes]:
         return exc.code, dict(exc.headers), exc.read()
 
 
-class HandInRegistrationTests(TestCase):
+class HandInRegistrationTests(OwnBucketPrefix, TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         cls.doctor = make_doctor()
         cls.exam = make_exam(owner=cls.doctor)
         cls.student = make_student()
-
-    def tearDown(self) -> None:
-        _empty_prefix(f"handins/{self.exam.pk}/")
 
     def test_an_owner_registers_a_student_and_gets_an_upload_code(self) -> None:
         response = client_for(self.doctor).post(
@@ -147,20 +145,17 @@ class HandInRegistrationTests(TestCase):
         self.assertIsNone(rows[other.student_number]["last_submission"])
 
 
-class SubmissionTests(TestCase):
+class SubmissionTests(OwnBucketPrefix, TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
         cls.doctor = make_doctor()
 
     def setUp(self) -> None:
-        # One exam per test: its files live under their own prefix, emptied again in tearDown.
+        super().setUp()
         self.exam = make_exam(owner=self.doctor)
         self.handin = HandIn.objects.create(exam=self.exam, student=make_student(), upload_code=_code())
         self.url = f"/submissions/{self.handin.upload_code}"
         self.client = client_for()
-
-    def tearDown(self) -> None:
-        _empty_prefix(f"handins/{self.exam.pk}/")
 
     def _stored(self, upload: Upload) -> bool:
         return storages["default"].exists(upload.storage_key)
@@ -365,7 +360,7 @@ class LocalStorageTests(TestCase):
         self.assertEqual(client_for().get(path[:-3] + "xyz").status_code, 404)
 
 
-class ConcurrentUploadTests(TransactionTestCase):
+class ConcurrentUploadTests(OwnBucketPrefix, TransactionTestCase):
     def test_two_concurrent_uploads_cannot_both_pass_the_limit(self) -> None:
         handin = HandIn.objects.create(
             exam=make_exam(owner=make_doctor()), student=make_student(), upload_code=_code(), uploads_used=4
@@ -387,17 +382,10 @@ class ConcurrentUploadTests(TransactionTestCase):
             thread.start()
         for thread in threads:
             thread.join()
-        _empty_prefix(f"handins/{handin.exam_id}/")
         self.assertEqual(sorted(statuses), [201, 422])
         handin.refresh_from_db()
         self.assertEqual(handin.uploads_used, 5)
         self.assertEqual(Upload.objects.filter(hand_in=handin).count(), 1)
-
-
-def _empty_prefix(prefix: str) -> None:
-    storage = storages["default"]
-    for name in storage.listdir(prefix)[1]:
-        storage.delete(prefix + name)
 
 
 def _code() -> str:
