@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -9,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.accounts.models import User
 from core.common.permissions import IsDoctorOrAdmin
 from core.gradebook.imports import services
 from core.gradebook.imports.files import (
@@ -68,7 +71,7 @@ class ImportsApi(APIView):
         if len(files) != 1 or len(request.FILES) != 1:
             raise ValidationError({"file": ["Send exactly one file, in the multipart field `file`."]})
         job = services.import_start(
-            user=request.user,
+            user=cast(User, request.user),
             kind=data.validated_data["kind"],
             file=files[0],
             file_name=files[0].name or "",
