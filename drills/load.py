@@ -1,0 +1,355 @@
+"""The drills' load: test_traffic.py's exam-at-the-deadline traffic (students who PUT answers with think time
+through Nginx, then every acknowledged save read back), with what a drill needs on top:
+
+- **batches**: each PUT carries 1 to 5 answers, so that a refused batch can be checked for being half-applied;
+- **a unique value per save**: the exam's questions are multiple-answer (6 choices, 2 correct, so any non-empty
+  subset of the 6 is a valid answer); the k-th value sent for a (student, question) is the k-th subset, so the
+  value read back names the one request that wrote it;
+- **a timeline**: every request's send and answer time, for the recovery time;
+- **no fixed duration**: the load runs until the drill says stop (the fault healed, plus a settling window),
+  bounded by `max_seconds` either way.
+
+test_traffic.run_traffic() has no hook for the request body or per-request times, so the drills drive
+bench.common's HTTP client themselves; the verification follows test_traffic's rule for lost saves (the last
+acknowledged value must be stored, unless a later unacknowledged save may have replaced it) and adds the
+half-applied check. See docs/drills.md for the definitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench import common
+
+LEVEL = "Drill level"
+SUBJECT = "Failure drills"
+DOCTOR = "drill-doctor@bench.example.com"
+STUDENT_PREFIX = "DRILL"
+STUDENT_PASSWORD = "drill-student-password-1"
+CHOICES = 6  # 2 correct: a multiple-answer question, so every non-empty subset is a valid answer
+VALUES = (1 << CHOICES) - 1  # distinct values per (student, question)
+
+ACK = "ack"
+REFUSED = "refused"  # a definite non-2xx HTTP answer
+UNKNOWN = "unknown"  # no answer (connection failed or timed out): it may or may not have landed
+
+
+@dataclass
+class Send:
+    student: int
+    seq: int  # the student's request number (requests of one student are sequential)
+    items: dict[int, tuple[int, ...]]  # question -> value
+    sent: float
+    done: float = 0.0
+    status: int = 0
+    outcome: str = UNKNOWN
+
+
+@dataclass
+class Fixture:
+    target: common.Target
+    exam_id: int
+    questions: dict[int, list[int]]  # question id -> its 6 choice ids
+    tokens: list[str]
+    student_ids: list[int]
+
+
+@dataclass
+class Verdict:
+    students_checked: int = 0
+    read_errors: int = 0
+    pairs_checked: int = 0
+    lost: int = 0
+    lost_samples: list[dict[str, Any]] = field(default_factory=list)
+    refused_batches: int = 0
+    refused_checked: int = 0  # refused batches of 2+ answers with at least one decidable answer
+    half_applied: int = 0
+    half_applied_samples: list[dict[str, Any]] = field(default_factory=list)
+    refused_landed: int = 0  # refused batches found wholly applied (allowed: the response was lost, not the write)
+    foreign_values: int = 0  # stored values that no request sent (must be 0)
+
+
+def exam_body(code: str, *, questions: int, open_minutes: int) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "code": code,
+        "title": f"Drill exam {code}",
+        "subject": SUBJECT,
+        "level": LEVEL,
+        "kind": "online",
+        "opens_at": (now - timedelta(minutes=5)).isoformat(),
+        "closes_at": (now + timedelta(minutes=open_minutes)).isoformat(),
+        "duration_minutes": open_minutes,
+        "questions": [
+            {
+                "text": f"Question {q + 1}",
+                "points": 1,
+                "choices": [{"text": f"Choice {c + 1}", "is_correct": c < 2} for c in range(CHOICES)],
+            }
+            for q in range(questions)
+        ],
+    }
+
+
+def prepare(base_url: str, *, students: int, questions: int, tag: str) -> Fixture:
+    """Students (seeded through Django, tokens made in-process: no login throttle), an exam created and
+    published through the API, and every attempt started through the API."""
+    target = common.loopback_target(base_url)
+    common.wait_http(f"{target.base_url}/health", 120)
+    people = common.ensure_students(prefix=STUDENT_PREFIX, count=students, level=LEVEL, password=STUDENT_PASSWORD)
+    doctor = common.ensure_doctor(email=DOCTOR)
+    doctor_token = common.access_token(doctor)
+    code = common.unique_code(f"DRILL-{tag}")
+    status, created = common.http_json(
+        "POST",
+        f"{target.base_url}/api/exams",
+        token=doctor_token,
+        body=exam_body(code, questions=questions, open_minutes=120),
+    )
+    exam_id = common.expect(status, created, 201, "POST /api/exams")["id"]
+    status, payload = common.http_json(
+        "PATCH", f"{target.base_url}/api/exams/{exam_id}", token=doctor_token, body={"status": "published"}
+    )
+    common.expect(status, payload, 200, "publish")
+    status, detail = common.http_json("GET", f"{target.base_url}/api/exams/{exam_id}", token=doctor_token)
+    common.expect(status, detail, 200, "GET /api/exams/{id}")
+    mapping = {q["id"]: [c["id"] for c in q["choices"]] for q in detail["questions"]}
+    tokens = [common.access_token(p) for p in people]
+    started = asyncio.run(common.start_attempts(target, exam_id=exam_id, tokens=tokens, concurrency=16))
+    if set(started) - {200, 201}:
+        raise RuntimeError(f"starting the attempts: {dict(started)}")
+    return Fixture(target=target, exam_id=exam_id, questions=mapping, tokens=tokens, student_ids=[p.id for p in people])
+
+
+class Load:
+    """Students saving batches until stop() (or max_seconds). Run it with `await load.run()`."""
+
+    def __init__(
+        self,
+        fixture: Fixture,
+        *,
+        think_ms: float = 500.0,
+        max_seconds: float = 120.0,
+        timeout: float = 30.0,
+        seed: int = 7,
+    ) -> None:
+        self.fx = fixture
+        self.think_s = think_ms / 1000.0
+        self.max_seconds = max_seconds
+        self.timeout = timeout
+        self.sends: list[Send] = []
+        self.started = 0.0
+        self.stopped = 0.0
+        self._stop = asyncio.Event()
+        self._counters: dict[tuple[int, int], int] = {}
+        self._rng = random.Random(seed)
+        self._path = f"/api/exams/{fixture.exam_id}/answers"
+        self._headers = [common.auth_headers(t, json_body=True) for t in fixture.tokens]
+        self._question_ids = list(fixture.questions)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _value(self, student: int, question: int) -> tuple[int, ...] | None:
+        k = self._counters.get((student, question), 0) + 1
+        if k > VALUES:
+            return None
+        self._counters[(student, question)] = k
+        choices = self.fx.questions[question]
+        return tuple(sorted(choices[b] for b in range(CHOICES) if k >> b & 1))
+
+    async def _student(self, index: int, rng: random.Random) -> None:
+        conn = common.HttpConnection(self.fx.target, timeout=self.timeout)
+        seq = 0
+        try:
+            await asyncio.sleep(rng.uniform(0, self.think_s))  # spread the first saves
+            while not self._stop.is_set() and time.monotonic() - self.started < self.max_seconds:
+                items: dict[int, tuple[int, ...]] = {}
+                for question in rng.sample(self._question_ids, rng.randint(1, 5)):
+                    value = self._value(index, question)
+                    if value is not None:
+                        items[question] = value
+                if not items:
+                    break
+                body = json.dumps({"answers": [{"question": q, "choices": list(v)} for q, v in items.items()]}).encode()
+                send = Send(student=index, seq=seq, items=items, sent=time.monotonic())
+                seq += 1
+                self.sends.append(send)
+                try:
+                    status, _ = await conn.request("PUT", self._path, body=body, headers=self._headers[index])
+                except common.HttpError:
+                    status = 0
+                send.done = time.monotonic()
+                send.status = status
+                send.outcome = ACK if 200 <= status < 300 else (REFUSED if status else UNKNOWN)
+                if self.think_s:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), self.think_s * rng.uniform(0.5, 1.5))
+        finally:
+            conn.close()
+
+    async def run(self) -> None:
+        self.started = time.monotonic()
+        rngs = [random.Random(self._rng.random()) for _ in self.fx.tokens]
+        await asyncio.gather(*(self._student(i, rngs[i]) for i in range(len(self.fx.tokens))))
+        self.stopped = time.monotonic()
+
+    # --- figures ---------------------------------------------------------------------------------
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for s in self.sends if s.outcome == outcome)
+
+    def statuses(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self.sends:
+            key = str(s.status or "no_response")
+            out[key] = out.get(key, 0) + 1
+        return dict(sorted(out.items()))
+
+    def ok_per_second(self) -> list[int]:
+        """Acknowledged saves per whole second since the start, by the time their answer came."""
+        seconds = int((self.stopped or time.monotonic()) - self.started) + 1
+        buckets = [0] * seconds
+        for s in self.sends:
+            if s.outcome == ACK:
+                i = int(s.done - self.started)
+                if 0 <= i < seconds:
+                    buckets[i] += 1
+        return buckets
+
+    def recovery(self, *, fault: float, healed: float) -> dict[str, float | None]:
+        """- first_ok_s: from the heal to the first acknowledged save that was sent after it;
+        - throughput_s: from the heal to the start of the first second whose acknowledged saves reach 80 % of
+          the median second before the fault;
+        - last_failure_s: from the fault to the last save (sent after the fault) that did not get a 2xx."""
+        after = [s.done for s in self.sends if s.outcome == ACK and s.sent >= healed]
+        first_ok = min(after) - healed if after else None
+        buckets = self.ok_per_second()
+        before = sorted(buckets[1 : max(1, int(fault - self.started))])  # skip the ramp-up second
+        baseline = before[len(before) // 2] if before else 0
+        throughput = None
+        start = int(healed - self.started)
+        for i in range(start, len(buckets) - 1):  # the last second is partial
+            if baseline and buckets[i] >= 0.8 * baseline:
+                throughput = max(0.0, i - (healed - self.started))
+                break
+        failures = [s.sent for s in self.sends if s.outcome != ACK and s.sent >= fault - 1.0]
+        last_failure = max(failures) - fault if failures else None
+        r = lambda v: None if v is None else round(v, 2)  # noqa: E731
+        return {
+            "first_ok_s": r(first_ok),
+            "throughput_s": r(throughput),
+            "last_failure_s": r(last_failure),
+            "baseline_ok_per_s": baseline,
+        }
+
+    # --- the check -------------------------------------------------------------------------------
+
+    async def read_back(self) -> tuple[dict[int, dict[int, tuple[int, ...]]], int]:
+        """GET /api/exams/{id}/answers for every student (3 tries each): student index -> question -> value."""
+        stored: dict[int, dict[int, tuple[int, ...]]] = {}
+        errors = 0
+        queue = list(range(len(self.fx.tokens)))
+
+        async def worker() -> None:
+            nonlocal errors
+            conn = common.HttpConnection(self.fx.target, timeout=60.0)
+            try:
+                while queue:
+                    index = queue.pop()
+                    for _ in range(3):
+                        try:
+                            status, body = await conn.request(
+                                "GET", self._path, headers=common.auth_headers(self.fx.tokens[index])
+                            )
+                        except common.HttpError:
+                            status, body = 0, b""
+                        if status == 200:
+                            stored[index] = {
+                                a["question"]: tuple(sorted(a["choices"])) for a in json.loads(body)["answers"]
+                            }
+                            break
+                        await asyncio.sleep(1.0)
+                    else:
+                        errors += 1
+            finally:
+                conn.close()
+
+        await asyncio.gather(*(worker() for _ in range(16)))
+        return stored, errors
+
+    def verify(self, stored: dict[int, dict[int, tuple[int, ...]]], read_errors: int) -> Verdict:
+        v = Verdict(students_checked=len(stored), read_errors=read_errors)
+        # per (student, question): the sends that carried it, in the student's order
+        history: dict[tuple[int, int], list[Send]] = {}
+        for s in sorted(self.sends, key=lambda s: (s.student, s.seq)):
+            for q in s.items:
+                history.setdefault((s.student, q), []).append(s)
+        # which send wrote the stored value (values are unique per (student, question))
+        writer: dict[tuple[int, int], Send | None] = {}
+        for (student, q), sends in history.items():
+            if student not in stored:
+                continue
+            have = stored[student].get(q)
+            by_value = {s.items[q]: s for s in sends}
+            writer[(student, q)] = by_value.get(have) if have is not None else None
+            if have is not None and have not in by_value:
+                v.foreign_values += 1
+            acked = [s for s in sends if s.outcome == ACK]
+            if not acked:
+                continue
+            v.pairs_checked += 1
+            last_ack = acked[-1]
+            w = writer[(student, q)]
+            # lost: nothing stored, a value no one sent, or a value older than the last acknowledged one
+            if w is None or w.seq < last_ack.seq:
+                v.lost += 1
+                if len(v.lost_samples) < 10:
+                    v.lost_samples.append(
+                        {
+                            "student_id": self.fx.student_ids[student],
+                            "question": q,
+                            "acknowledged": list(last_ack.items[q]),
+                            "acknowledged_status": last_ack.status,
+                            "stored": list(have) if (have := stored[student].get(q)) is not None else None,
+                        }
+                    )
+        # half-applied: a refused batch with one answer surely applied and another surely not
+        for s in self.sends:
+            if s.outcome != REFUSED:
+                continue
+            v.refused_batches += 1
+            if s.student not in stored:
+                continue
+            applied = not_applied = 0
+            for q in s.items:
+                w = writer.get((s.student, q))
+                if w is s:
+                    applied += 1
+                elif w is None or w.seq < s.seq:
+                    not_applied += 1
+                # else a later send wrote it: this answer cannot tell whether the refused one landed
+            if len(s.items) >= 2 and applied + not_applied > 0:
+                v.refused_checked += 1
+            if applied and not not_applied and applied == len(s.items):
+                v.refused_landed += 1
+            if applied and not_applied:
+                v.half_applied += 1
+                if len(v.half_applied_samples) < 10:
+                    v.half_applied_samples.append(
+                        {
+                            "student_id": self.fx.student_ids[s.student],
+                            "status": s.status,
+                            "answers": len(s.items),
+                            "applied": applied,
+                            "not_applied": not_applied,
+                        }
+                    )
+        return v
