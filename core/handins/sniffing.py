@@ -1,6 +1,6 @@
 """What a handed-in file really is, from its first bytes. The declared type is never trusted.
 
-The allow-list (decided here, see docs/decisions/handins-storage.md):
+The allow-list (decided here, see docs/decisions/0003-handins-storage.md):
 - PDF (`%PDF-`);
 - ZIP containers, which include DOCX, XLSX, PPTX and ODF documents (`PK\\x03\\x04`, or an empty `PK\\x05\\x06`);
 - PNG, JPEG and GIF images;
