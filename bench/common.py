@@ -50,6 +50,13 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def seconds_left(default: float = 600.0) -> float:
+    """Seconds until the whole run's deadline (BENCH_DEADLINE, a time.time() value set by bench/run.py from
+    BENCH_BUDGET_SECONDS); a benchmark can shorten itself with it. `default` when run on its own."""
+    deadline = os.environ.get("BENCH_DEADLINE")
+    return max(0.0, float(deadline) - time.time()) if deadline else default
+
+
 def percentile(values: list[float], q: float) -> float | None:
     """The q-th percentile (0-100) by linear interpolation between closest ranks; None for no values."""
     if not values:
