@@ -115,6 +115,7 @@ def main(argv: list[str]) -> int:
     budget = float(os.environ.get("BENCH_BUDGET_SECONDS", "570"))
     os.environ["BENCH_DEADLINE"] = str(time.time() + budget)
     pinning = common.pin_generator()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     wanted = {a.upper() for a in argv}
     modules = [m for m in discover() if not wanted or m.split(".")[-1].split("_")[0].upper() in wanted]
     print(f"benchmarks: {', '.join(modules) or 'none found'}; {pinning}", flush=True)
@@ -149,12 +150,14 @@ def main(argv: list[str]) -> int:
             "base_url": common.DEFAULT_BASE_URL,
             "total_seconds": total,
             "budget_seconds": budget,
+            "load_average_at_start": load_at_start,
         },
     )
     print()
     print(table(rows))
     over = " (OVER the time budget)" if total > budget else ""
-    print(f"\n{pinning}. Total {total} s of a {budget:.0f} s budget{over}. Written to {path.relative_to(REPO)}.")
+    print(f"\nLoad average (1, 5, 15 min) at start {load_at_start}, at end {[round(x, 2) for x in os.getloadavg()]}.")
+    print(f"{pinning}. Total {total} s of a {budget:.0f} s budget{over}. Written to {path.relative_to(REPO)}.")
     return 0 if rows and all(not r.get("error") for r in rows) else 1
 
 
