@@ -68,6 +68,16 @@ bench: up ## The benchmarks of BENCHMARKS.md, each against its floor
 
 # One client address logs every student in, so a stack started by `make load` lifts the per-client login
 # throttle (a stack already running keeps its own setting). LOAD_ARGS passes options, e.g. LOAD_ARGS="--students 200".
+# Failure drills (docs/drills.md): load through Nginx while one server is killed, stopped, frozen or restarted,
+# then every acknowledged save is read back. DRILLS_ARGS passes options, e.g. DRILLS_ARGS="--only redis".
+.PHONY: drills
+drills: up ## Failure drills: kill -9 web, stop Cassandra, freeze PostgreSQL, kill -9 the worker mid-grade, restart Redis
+	$(UP_ENV) $(PY) -m drills.run $(DRILLS_ARGS)
+
+.PHONY: drills-ci
+drills-ci: up ## The reduced failure drills for CI (web, Cassandra, Redis; smaller loads; about 3 minutes)
+	$(UP_ENV) $(PY) -m drills.run --ci $(DRILLS_ARGS)
+
 .PHONY: load
 load: export LOGIN_RATE_PER_CLIENT ?= 100000/min
 load: up ## Load test: 500 students log in and save answers for 60 s; fails if an acknowledged save is lost

@@ -51,6 +51,9 @@ class DrillResult:
     refused_landed: int = 0
     recovery: dict[str, Any] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
+    probe: dict[str, Any] = field(default_factory=dict)
+    timeline: dict[str, list[Any]] = field(default_factory=dict)
+    kind: str = "load"  # or "job" (the worker drill: no saves; degrees instead)
     fault_seconds: float | None = None  # from the fault to the server being back (heal done)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -99,6 +102,10 @@ def load_drill(
         if times.fault is not None and times.healed is not None:
             result.fault_seconds = round(times.healed - times.fault, 2)
             result.recovery = load.recovery(fault=times.fault, healed=times.healed)
+            result.probe = load.probe_figures(fault=times.fault, healed=times.healed)
+            result.timeline = load.timeline()
+            result.timeline["fault_at_s"] = [round(times.fault - load.started, 1)]
+            result.timeline["healed_at_s"] = [round(times.healed - load.started, 1)]
         result.notes += times.notes
         if verdict.read_errors or verdict.students_checked != len(fixture.tokens):
             result.notes.append(f"{verdict.read_errors} students could not be read back")
@@ -351,6 +358,7 @@ def _independent_marks(*, exam_id: int, student_ids: list[int]) -> tuple[dict[in
 def drill_worker(shape: Shape, base_url: str) -> DrillResult:
     result = DrillResult(
         name="worker",
+        kind="job",
         fault=f"kill -9 of the Celery worker mid-grade ({shape.grade_students} x {shape.grade_questions}), "
         f"restarted with CELERY_VISIBILITY_TIMEOUT={VISIBILITY_TIMEOUT}",
     )
@@ -423,8 +431,7 @@ def drill_worker(shape: Shape, base_url: str) -> DrillResult:
             if s not in degrees or degrees[s].marks_obtained != marks[s] or degrees[s].marks_available != available
         ]
         extra = len(set(degrees) - set(student_ids))
-        result.acknowledged = len(degrees)
-        result.lost = len([s for s in student_ids if s not in degrees])
+        result.lost = len(wrong) + doubles + extra
         result.samples = [
             {"student_id": s, "degree": degrees[s].marks_obtained if s in degrees else None, "expected": marks[s]}
             for s in wrong[:10]

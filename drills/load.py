@@ -145,6 +145,7 @@ class Load:
         self.max_seconds = max_seconds
         self.timeout = timeout
         self.sends: list[Send] = []
+        self.probes: list[tuple[float, float, int]] = []  # (sent, answered, status) of GET /api/exams
         self.started = 0.0
         self.stopped = 0.0
         self._stop = asyncio.Event()
@@ -153,6 +154,24 @@ class Load:
         self._path = f"/api/exams/{fixture.exam_id}/answers"
         self._headers = [common.auth_headers(t, json_body=True) for t in fixture.tokens]
         self._question_ids = list(fixture.questions)
+
+    async def _probe(self) -> None:
+        """One more client that reads GET /api/exams (a PostgreSQL query on every call, unlike the saves) every
+        0.25 s, to see what the fault does to the rest of the site."""
+        conn = common.HttpConnection(self.fx.target, timeout=self.timeout)
+        headers = common.auth_headers(self.fx.tokens[0])
+        try:
+            while not self._stop.is_set() and time.monotonic() - self.started < self.max_seconds:
+                sent = time.monotonic()
+                try:
+                    status, _ = await conn.request("GET", "/api/exams", headers=headers)
+                except common.HttpError:
+                    status = 0
+                self.probes.append((sent, time.monotonic(), status))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), 0.25)
+        finally:
+            conn.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -198,7 +217,7 @@ class Load:
     async def run(self) -> None:
         self.started = time.monotonic()
         rngs = [random.Random(self._rng.random()) for _ in self.fx.tokens]
-        await asyncio.gather(*(self._student(i, rngs[i]) for i in range(len(self.fx.tokens))))
+        await asyncio.gather(self._probe(), *(self._student(i, rngs[i]) for i in range(len(self.fx.tokens))))
         self.stopped = time.monotonic()
 
     # --- figures ---------------------------------------------------------------------------------
@@ -224,6 +243,29 @@ class Load:
                     buckets[i] += 1
         return buckets
 
+    def timeline(self) -> dict[str, list[int]]:
+        """Per whole second since the start: saves answered 2xx, and saves that failed (by answer time)."""
+        seconds = int((self.stopped or time.monotonic()) - self.started) + 1
+        ok, failed = [0] * seconds, [0] * seconds
+        for s in self.sends:
+            i = int(s.done - self.started)
+            if 0 <= i < seconds:
+                (ok if s.outcome == ACK else failed)[i] += 1
+        return {"ok_per_s": ok, "failed_per_s": failed}
+
+    def probe_figures(self, *, fault: float, healed: float) -> dict[str, Any]:
+        during = [p for p in self.probes if p[0] >= fault and p[0] < healed]
+        after = [p[1] for p in self.probes if p[0] >= healed and 200 <= p[2] < 300]
+        codes: dict[str, int] = {}
+        for p in self.probes:
+            codes[str(p[2] or "no_response")] = codes.get(str(p[2] or "no_response"), 0) + 1
+        return {
+            "probe_statuses": dict(sorted(codes.items())),
+            "probe_failed_during_fault": sum(1 for p in during if not 200 <= p[2] < 300),
+            "probe_slowest_during_fault_s": round(max((p[1] - p[0] for p in during), default=0.0), 2),
+            "probe_first_ok_s": round(min(after) - healed, 2) if after else None,
+        }
+
     def recovery(self, *, fault: float, healed: float) -> dict[str, float | None]:
         """- first_ok_s: from the heal to the first acknowledged save that was sent after it;
         - throughput_s: from the heal to the start of the first second whose acknowledged saves reach 80 % of
@@ -243,7 +285,9 @@ class Load:
         failures = [s.sent for s in self.sends if s.outcome != ACK and s.sent >= fault - 1.0]
         last_failure = max(failures) - fault if failures else None
         r = lambda v: None if v is None else round(v, 2)  # noqa: E731
+        slowest = max((s.done - s.sent for s in self.sends if fault <= s.sent < healed and s.done), default=None)
         return {
+            "slowest_save_during_fault_s": r(slowest),
             "first_ok_s": r(first_ok),
             "throughput_s": r(throughput),
             "last_failure_s": r(last_failure),

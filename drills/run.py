@@ -45,15 +45,25 @@ def print_table(results: list[drills.DrillResult]) -> None:
         rec = r.recovery
         first_ok = rec.get("first_ok_s", rec.get("job_done_s"))
         rate = rec.get("throughput_s", rec.get("redelivered_s"))
+        if r.kind == "job":
+            saves = f"{'-':>6} {'-':>6} {'-':>7} {'-':>7} {r.lost:>5} {'-':>5}"
+        else:
+            saves = f"{r.requests:>6} {r.acknowledged:>6} {r.refused:>7} {r.unknown:>7} {r.lost:>5} {r.half_applied:>5}"
         print(
-            f"{r.name:<10} {'ok' if r.ok else 'FAIL':<6} {r.requests:>6} {r.acknowledged:>6} {r.refused:>7} "
-            f"{r.unknown:>7} {r.lost:>5} {r.half_applied:>5} {_fmt(r.fault_seconds):>7} {_fmt(first_ok):>8} "
+            f"{r.name:<10} {'ok' if r.ok else 'FAIL':<6} {saves} {_fmt(r.fault_seconds):>7} {_fmt(first_ok):>8} "
             f"{_fmt(rate):>7} {r.seconds:>7}"
         )
     print()
     for r in results:
         print(f"{r.name}: {r.fault}")
         print(f"  statuses {r.statuses}; recovery {r.recovery}")
+        if r.probe:
+            print(f"  probe GET /api/exams: {r.probe}")
+        if r.timeline:
+            t = r.timeline
+            print(f"  fault at {t['fault_at_s'][0]} s, healed at {t['healed_at_s'][0]} s")
+            print(f"  2xx per s    {' '.join(map(str, t['ok_per_s']))}")
+            print(f"  failed per s {' '.join(map(str, t['failed_per_s']))}")
         if r.refused:
             print(
                 f"  refused batches: {r.refused_checked} of 2+ answers checkable, {r.refused_landed} found wholly "
@@ -67,7 +77,8 @@ def print_table(results: list[drills.DrillResult]) -> None:
             print(f"  ERROR {r.error}")
     print(
         "\nsaves: PUT /answers requests; acked: 2xx; refused: a non-2xx answer; no-resp: no answer (timeout, reset);"
-        "\nlost: acknowledged answers missing from the store or older there; half: refused batches half-applied;"
+        "\nlost: acknowledged answers missing from the store or older there (worker: degrees missing, wrong or"
+        " doubled);\nhalf: refused batches half-applied;"
         "\ndown s: fault to healed (server ready again); 1st ok s: heal to the first 2xx of a save sent after it"
         " (worker: kill to job done);\nrate s: heal to the first second at 80 % of the pre-fault rate"
         " (worker: kill to redelivery)."
