@@ -87,11 +87,15 @@ def run() -> dict[str, Any]:
         "floor_p50_ms": common.ms(floor.p(50)),
         "floor_p99_ms": common.ms(floor.p(99)),
         "floor_errors": floor.errors,
+        "per_round": [
+            {"floor_rps": round(f.ok_rps, 1), "answers_per_s": round(r.ok_rps, 1)}
+            for f, r in zip(floors, runs, strict=True)
+        ],
         "saves": saves.summary(),
         "floor_run": floor.summary(),
         "notes": (
             f"{concurrency} students; {seconds:.0f} s each side in {rounds} alternating rounds, each after "
-            f"{warmup:.0f} s warm-up; "
+            f"{warmup:g} s warm-up; "
             f"exam {fixture.exam.exam_id} with {len(questions)} questions"
         ),
     }

@@ -139,11 +139,13 @@ def run() -> dict[str, Any]:
 
     # The floor and the figure alternate in rounds, so that a noisy neighbour hurts both alike.
     driver = DriverFloor(fixture, concurrency=driver_concurrency)
-    runs = []
+    runs, floor_rounds = [], []
     try:
         for _ in range(rounds):
             driver.drive(warmup, measure=False)
+            before = (driver.rows, driver.elapsed)
             driver.drive(seconds / rounds)
+            floor_rounds.append((driver.rows - before[0]) / max(driver.elapsed - before[1], 1e-9))
             runs.append(
                 asyncio.run(
                     common.run_load(
@@ -178,11 +180,15 @@ def run() -> dict[str, Any]:
         "p99_ms": common.ms(saves.p(99)),
         "errors": saves.errors,
         "requests_per_s": round(saves.ok_rps, 1),
+        "per_round": [
+            {"floor_answers_per_s": round(f, 1), "answers_per_s": round(r.ok * BATCH / r.elapsed, 1)}
+            for f, r in zip(floor_rounds, runs, strict=True)
+        ],
         "saves": saves.summary(),
         "floor_run": floor,
         "notes": (
             f"{concurrency} students x {BATCH} answers/request; {seconds:.0f} s each side in {rounds} alternating "
-            f"rounds, each after {warmup:.0f} s warm-up; floor from one process at driver concurrency "
+            f"rounds, each after {warmup:g} s warm-up; floor from one process at driver concurrency "
             f"{driver_concurrency}, "
             f"consistency {floor['consistency']}"
         ),
