@@ -262,9 +262,8 @@ async def run_traffic_async(
 
     think_s = max(0.0, think_ms) / 1000.0
 
-    async def think(worker: int) -> None:
-        if think_s:
-            await asyncio.sleep(think_s * rngs[worker].uniform(0.5, 1.5))
+    def think(worker: int) -> float:
+        return think_s * rngs[worker].uniform(0.5, 1.5)
 
     last = {"requests": 0, "at": 0.0}
 
@@ -416,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     common.loopback_target(args.base_url)  # refuse before doing anything else
     if args.students < 1 or args.duration <= 0:
         parser.error("--students and --duration must be positive")
+    if args.duration > 600:
+        print("warning: access tokens last JWT_ACCESS_MINUTES (15 by default); a long run will end in 401s")
     cpu = common.pin_generator(args.pin_cpu) if args.pin_cpu >= 0 else "generator not pinned"
     common.django_setup()
     report = run_traffic(

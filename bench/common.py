@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -337,13 +337,13 @@ async def run_load(
     warmup: float = 0.0,
     timeout: float = 30.0,
     on_response: Callable[[int, int, int, bytes], None] | None = None,
-    think: Callable[[int], Awaitable[None]] | None = None,
+    think: Callable[[int], float] | None = None,
     progress: Callable[[LoadResult, float], None] | None = None,
 ) -> LoadResult:
     """`concurrency` workers, each on its own keep-alive connection, send requests back to back (or after
-    `think`) until `duration` seconds have passed or `max_requests` were sent. An unmeasured `warmup` of the
-    same traffic comes first. Responses are handed to `on_response(worker, n, status, body)`; status 0 means
-    the connection failed."""
+    pausing `think(worker)` seconds, cut short at the deadline) until `duration` seconds have passed or
+    `max_requests` were sent. An unmeasured `warmup` of the same traffic comes first. Responses are handed
+    to `on_response(worker, n, status, body)`; status 0 means the connection failed."""
     connections = [HttpConnection(target, timeout=timeout) for _ in range(concurrency)]
     result = LoadResult(concurrency=concurrency)
     counters = [0] * concurrency
@@ -382,7 +382,9 @@ async def run_load(
             if on_response is not None:
                 on_response(index, n, status, payload)
             if think is not None:
-                await think(index)
+                pause = min(think(index), deadline - time.perf_counter())
+                if pause > 0:
+                    await asyncio.sleep(pause)
 
     async def ticker(started: float) -> None:
         while True:
