@@ -26,14 +26,15 @@ class Shape:
     questions: int = 40
     think_ms: float = 500.0
     fault_after: float = 8.0  # seconds of steady load before the fault
-    settle: float = 10.0  # seconds of load after the heal
+    settle: float = 10.0  # seconds of load after the heal, at least
+    settle_max: float = 40.0  # ... and until the save rate is back, at most this long
     max_seconds: float = 150.0  # the load stops by itself after this, whatever happens
     grade_students: int = 2000
     grade_questions: int = 40
 
 
 FULL = Shape()
-CI = Shape(students=40, questions=30, fault_after=5.0, settle=6.0, max_seconds=90.0)
+CI = Shape(students=40, questions=30, fault_after=5.0, settle=6.0, settle_max=30.0, max_seconds=90.0)
 
 
 @dataclass
@@ -107,6 +108,7 @@ def load_drill(
             result.timeline["fault_at_s"] = [round(times.fault - load.started, 1)]
             result.timeline["healed_at_s"] = [round(times.healed - load.started, 1)]
         result.notes += times.notes
+        result.notes += [f"no response: {sample}" for sample in load.no_response_samples]
         if verdict.read_errors or verdict.students_checked != len(fixture.tokens):
             result.notes.append(f"{verdict.read_errors} students could not be read back")
         if verdict.foreign_values:
@@ -147,7 +149,14 @@ async def _run_with_fault(
                 time.sleep(hold)
 
         await asyncio.to_thread(inject_hold_heal)
-        await asyncio.sleep(shape.settle)
+        # settle: at least shape.settle seconds, and until the save rate is back (at most settle_max seconds)
+        healed = times.healed or time.monotonic()
+        while time.monotonic() - healed < shape.settle_max:
+            await asyncio.sleep(1.0)
+            if time.monotonic() - healed < shape.settle:
+                continue
+            if load.recovery(fault=times.fault or healed, healed=healed)["throughput_s"] is not None:
+                break
     finally:
         load.stop()
         await task

@@ -145,6 +145,7 @@ class Load:
         self.max_seconds = max_seconds
         self.timeout = timeout
         self.sends: list[Send] = []
+        self.no_response_samples: list[str] = []
         self.probes: list[tuple[float, float, int]] = []  # (sent, answered, status) of GET /api/exams
         self.started = 0.0
         self.stopped = 0.0
@@ -203,8 +204,10 @@ class Load:
                 self.sends.append(send)
                 try:
                     status, _ = await conn.request("PUT", self._path, body=body, headers=self._headers[index])
-                except common.HttpError:
+                except common.HttpError as exc:
                     status = 0
+                    if len(self.no_response_samples) < 5:
+                        self.no_response_samples.append(f"{time.monotonic() - self.started:.1f}s {exc}")
                 send.done = time.monotonic()
                 send.status = status
                 send.outcome = ACK if 200 <= status < 300 else (REFUSED if status else UNKNOWN)

@@ -101,7 +101,7 @@ def signal_all(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def services(action: str, *names: str, env: dict[str, str] | None = None, timeout: float = 180.0) -> None:
+def services(action: str, *names: str, env: dict[str, str] | None = None, timeout: float = 180.0) -> str:
     """scripts/services.sh <action> <names...>; raises when it fails."""
     started = time.monotonic()
     out = subprocess.run(  # noqa: S603 - our own script, fixed arguments
@@ -117,6 +117,7 @@ def services(action: str, *names: str, env: dict[str, str] | None = None, timeou
     log(f"services.sh {action} {' '.join(names)}: rc {out.returncode} in {took:.1f} s ({last})")
     if out.returncode != 0:
         raise RuntimeError(f"services.sh {action} {' '.join(names)} failed: {out.stderr[-2000:]}")
+    return out.stdout
 
 
 def _restart_env(env: dict[str, str], **extra: str) -> dict[str, str]:
@@ -169,7 +170,10 @@ def stop_cassandra(times: Times) -> Iterator[None]:
         yield
     finally:
         times.heal_started = time.monotonic()
-        services("start", "cassandra", env=_restart_env(os.environ.copy()), timeout=300)
+        out = services("start", "cassandra", env=_restart_env(os.environ.copy()), timeout=300)
+        if "already running" in out:
+            # another session sharing this stack (make up, make test) started it during the outage
+            times.notes.append("Cassandra was started again by someone else during the outage (shared stack)")
         times.healed = time.monotonic()
 
 
@@ -263,7 +267,9 @@ def restart_redis(times: Times) -> Iterator[None]:
         yield
     finally:
         times.heal_started = time.monotonic()
-        services("start", "redis", env=_restart_env(os.environ.copy()))
+        out = services("start", "redis", env=_restart_env(os.environ.copy()))
+        if "already running" in out:
+            times.notes.append("Redis was started again by someone else (shared stack)")
         times.healed = time.monotonic()
 
 
