@@ -174,8 +174,10 @@ def run() -> dict[str, Any]:
         "floor": round(floor_rate, 1),
         "floor_unit": "answers/s, raw prepared upserts via execute_concurrent",
         "ratio": round(ratio, 3),
-        "target": f"ratio >= {TARGET_RATIO}",
-        "met": ratio >= TARGET_RATIO,
+        # Errors make the run invalid rather than fast: an error answers quickly and is not an answer saved.
+        "target": f"ratio >= {TARGET_RATIO}; 0 errors",
+        "met": ratio >= TARGET_RATIO and saves.errors == 0,
+        "met_detail": {"ratio": ratio >= TARGET_RATIO, "errors": saves.errors == 0},
         "p50_ms": common.ms(saves.p(50)),
         "p99_ms": common.ms(saves.p(99)),
         "errors": saves.errors,

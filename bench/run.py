@@ -34,6 +34,7 @@ COLUMNS = (
     ("ratio", 6),
     ("target", 30),
     ("met", 4),
+    ("errors", 6),
     ("p50 ms", 8),
     ("p99 ms", 8),
     ("peak RSS MB", 11),
@@ -84,7 +85,7 @@ def cell(value: Any) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    keys = ("id", "what", "figure", "floor", "ratio", "target", "met", "p50_ms", "p99_ms", "peak_rss_mb")
+    keys = ("id", "what", "figure", "floor", "ratio", "target", "met", "errors", "p50_ms", "p99_ms", "peak_rss_mb")
     values = [[cell(row.get(k)) for k in keys] for row in rows]
     widths = [max([w, len(title), *(len(v[i]) for v in values)]) for i, (title, w) in enumerate(COLUMNS)]
     widths[1] = min(widths[1], 60)
