@@ -637,21 +637,29 @@ def answers_fixture(base_url: str = DEFAULT_BASE_URL, *, students: int = 64, que
     if key in _answers_fixtures:
         return _answers_fixtures[key]
     target = loopback_target(base_url)
-    wait_http(f"{target.base_url}/health", 60)
     doctor = ensure_doctor(email=BENCH_DOCTOR)
     people = ensure_students(prefix="BENCH", count=students, level=BENCH_LEVEL, password="bench-student-password")
     tokens = [access_token(p) for p in people]
-    exam = create_open_exam(
-        target.base_url,
-        doctor_token=access_token(doctor),
-        code=unique_code("BENCH"),
-        level=BENCH_LEVEL,
-        subject=BENCH_SUBJECT,
-        questions=questions,
-    )
-    statuses = asyncio.run(start_attempts(target, exam_id=exam.exam_id, tokens=tokens))
-    if set(statuses) - {200, 201}:
-        raise RuntimeError(f"starting the attempts: {dict(statuses)}")
+    for attempt in range(3):  # a stack restarting under us (a 502) gets two more tries, each with a new exam
+        wait_http(f"{target.base_url}/health", 60)
+        try:
+            exam = create_open_exam(
+                target.base_url,
+                doctor_token=access_token(doctor),
+                code=unique_code(f"BENCH{attempt}"),
+                level=BENCH_LEVEL,
+                subject=BENCH_SUBJECT,
+                questions=questions,
+            )
+            statuses = asyncio.run(start_attempts(target, exam_id=exam.exam_id, tokens=tokens))
+            if set(statuses) - {200, 201}:
+                raise RuntimeError(f"starting the attempts: {dict(statuses)}")
+            break
+        except (RuntimeError, OSError) as exc:
+            if attempt == 2:
+                raise
+            print(f"setup failed ({str(exc)[:120]}); retrying in 5 s", flush=True)
+            time.sleep(5)
     fixture = AnswersFixture(target=target, exam=exam, student_ids=[p.id for p in people], tokens=tokens)
     _answers_fixtures[key] = fixture
     return fixture
