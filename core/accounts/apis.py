@@ -12,7 +12,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from core.accounts import selectors, services
 from core.accounts.throttles import LoginClientThrottle, LoginEmailThrottle
 from core.accounts.tokens import RefreshSerializer, SingleUseRefreshToken, UserSerializer, user_payload
-from core.common.pagination import PageNumberPagination
+from core.common.pagination import PageNumberPagination, page_of
 from core.common.permissions import IsAdmin, IsDoctorOrAdmin, IsPerson, IsPersonDoctorOrAdmin
 
 
@@ -93,7 +93,7 @@ class StudentsApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("level", str), OpenApiParameter("search", str)],
-        responses=StudentOutputSerializer(many=True),
+        responses=page_of(StudentOutputSerializer),
     )
     def get(self, request: Request) -> Response:
         students = selectors.student_list(
@@ -159,7 +159,7 @@ class ApiKeysApi(APIView):
         body = {"id": key.id, "name": key.name, "key": raw, "created_at": key.created_at}
         return Response(self.CreatedSerializer(body).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=ApiKeyOutputSerializer(many=True))
+    @extend_schema(responses=page_of(ApiKeyOutputSerializer))
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(selectors.api_key_list(user=request.user), request, view=self)

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
 from core.accounts.models import Role, User
-from core.common.pagination import PageNumberPagination
+from core.common.pagination import PageNumberPagination, page_of
 from core.common.parsers import BoundedJSONParser
 from core.common.permissions import IsDoctorOrAdmin, IsPerson, IsStudent
 from core.exams import selectors, services
@@ -170,6 +170,12 @@ class ExamPatchSerializer(ExamInputSerializer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, partial=True, **kwargs)
 
+    def validate_questions(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # A partial update is partial at the top only: each question sent is whole, with its defaults.
+        whole = QuestionInputSerializer(data=self.initial_data.get("questions"), many=True)
+        whole.is_valid(raise_exception=True)
+        return cast(list[dict[str, Any]], whole.validated_data)
+
 
 class AnswerItemSerializer(serializers.Serializer):
     question = serializers.IntegerField()
@@ -251,7 +257,8 @@ class ExamsApi(_ByMethod):
     permissions_by_method = {"get": [IsPerson], "post": [IsDoctorOrAdmin]}
 
     @extend_schema(
-        responses=ExamListItem,
+        responses=page_of(ExamListItem),
+        operation_id="api_exams_list",
         description="A student gets the exams of their level that have left draft, with their attempt and "
         "whether a result is available. A doctor gets their own exams; an admin every exam.",
     )

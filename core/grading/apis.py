@@ -5,12 +5,13 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.common.pagination import PageNumberPagination
+from core.common.pagination import PageNumberPagination, page_of
 from core.common.permissions import IsDoctorOrAdmin, IsStudent
 from core.grading import selectors, services
 from core.grading.renderers import CSVRenderer, XLSXRenderer
@@ -87,7 +88,7 @@ class ExamDegreesApi(APIView):
             )
         ],
         responses={
-            (200, "application/json"): OutputSerializer(many=True),
+            (200, "application/json"): page_of(OutputSerializer),
             (200, CSVRenderer.media_type): OpenApiResponse(OpenApiTypes.BINARY, description="Every row, as CSV."),
             (200, XLSXRenderer.media_type): OpenApiResponse(OpenApiTypes.BINARY, description="Every row, as XLSX."),
         },
@@ -97,6 +98,8 @@ class ExamDegreesApi(APIView):
         exam = selectors.exam_for_staff(user=request.user, exam_id=exam_id)
         rows = selectors.degree_rows(exam_id=exam.id)
         file_format = request.accepted_renderer.format
+        if request.query_params.get("format", "json") not in ("json", "csv", "xlsx"):
+            raise ValidationError({"format": ["Must be json, csv or xlsx."]})
         if file_format in ("csv", "xlsx"):
             table = {"columns": DEGREE_COLUMNS, "rows": ([row[c] for c in DEGREE_COLUMNS] for row in rows)}
             response = Response(table)
