@@ -200,9 +200,17 @@ def drill_cassandra(shape: Shape, base_url: str) -> DrillResult:
         stopped_at = times.down or times.fault
         down = [s for s in load.sends if s.sent >= stopped_at and s.done and s.done <= times.heal_started]
         acked = sum(1 for s in down if s.outcome == "ack")
-        result.notes.append(f"{len(down)} saves while Cassandra was down: {acked} got 2xx")
+        codes: dict[str, int] = {}
+        for s in down:
+            codes[str(s.status or "no_response")] = codes.get(str(s.status or "no_response"), 0) + 1
+        result.notes.append(f"{len(down)} saves while Cassandra was down: {acked} got 2xx; statuses {codes}")
         if acked:
             result.ok = False
+        # API.md: "503 when the answer store is down" (with its JSON body), whatever proxy is in front
+        others = sum(n for code, n in codes.items() if code != "503")
+        if others:
+            result.ok = False
+            result.notes.append(f"{others} of them did not get the 503 that API.md promises")
 
     return load_drill(
         "cassandra",
