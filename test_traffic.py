@@ -313,8 +313,13 @@ async def _verify(
     target: common.Target, exam_id: int, people: list[_Student], report: Report, *, progress: bool
 ) -> None:
     _say(progress, f"checking every acknowledged save of {len(people)} students ...")
+    try:  # after a fault the stack may still be coming back
+        await asyncio.to_thread(common.wait_http, f"{target.base_url}/health", 60)
+    except RuntimeError as exc:
+        _say(progress, f"warning: {exc}")
     queue = list(reversed(people))
     path = f"/api/exams/{exam_id}/answers"
+    retry_until = time.monotonic() + 120.0  # retries stop after this; each student then gets one try
 
     async def worker() -> None:
         conn = common.HttpConnection(target, timeout=60.0)
@@ -322,7 +327,7 @@ async def _verify(
             while queue:
                 person = queue.pop()
                 stored = None
-                for _ in range(3):
+                for attempt in range(8):  # about 20 s of retries for one student
                     try:
                         status, body = await conn.request("GET", path, headers=common.auth_headers(person.token))
                     except common.HttpError:
@@ -330,7 +335,9 @@ async def _verify(
                     if status == 200:
                         stored = {a["question"]: tuple(sorted(a["choices"])) for a in json.loads(body)["answers"]}
                         break
-                    await asyncio.sleep(0.5)
+                    if time.monotonic() > retry_until:
+                        break
+                    await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
                 if stored is None:
                     report.read_errors += 1
                     continue
