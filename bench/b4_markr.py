@@ -16,54 +16,27 @@ from __future__ import annotations
 
 import http.client
 import io
-import ipaddress
 import json
 import os
 import random
-import socket
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from lxml import etree
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from bench import common  # noqa: E402
+
 ID = "B4"
 WHAT = "Markr import, 10,000 records, synchronous"
 TARGET_RATIO = 4.0
 SEED = 4
 BENCH_DOCTOR = "bench-markr@bench.example.com"
-
-
-def _django_setup() -> None:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings.base")
-    import django
-
-    django.setup()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def _loopback(base_url: str) -> tuple[str, int]:
-    parts = urlsplit(base_url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise SystemExit(f"refusing {base_url!r}: only http:// on loopback")
-    port = parts.port or 80
-    addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)}
-    if not all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses):
-        raise SystemExit(f"refusing {base_url!r}: not a loopback address")
-    return parts.hostname, port
 
 
 def build_document(test_id: str, *, records: int, seed: int = SEED) -> bytes:
@@ -100,7 +73,7 @@ def _api_key() -> tuple[str, Any]:
     raw = os.environ.get("BENCH_API_KEY")
     if raw:
         return raw, None
-    _django_setup()
+    common.django_setup()
     from core.accounts.models import User
     from core.accounts.services import api_key_create, doctor_create
 
@@ -121,7 +94,7 @@ def _post(connection: http.client.HTTPConnection, body: bytes, api_key: str) -> 
 
 
 def _cleanup(run_prefix: str, key: Any) -> None:
-    _django_setup()
+    common.django_setup()
     from django.utils import timezone
 
     from core.exams.models import Exam
@@ -134,7 +107,8 @@ def _cleanup(run_prefix: str, key: Any) -> None:
 
 def run() -> dict[str, Any]:
     base_url = os.environ.get("BENCH_BASE_URL", "http://127.0.0.1:8080")
-    host, port = _loopback(base_url)
+    target = common.loopback_target(base_url)
+    host, port = target.host, target.port
     reps = int(os.environ.get("BENCH_B4_REPS", "7"))
     records = int(os.environ.get("BENCH_B4_RECORDS", "10000"))
     api_key, key = _api_key()
@@ -167,8 +141,8 @@ def run() -> dict[str, Any]:
         "ratio": round(ratio, 2),
         "target": f"<= {TARGET_RATIO}",
         "met": ratio <= TARGET_RATIO,
-        "p50_ms": round(_percentile(imports, 50) * 1000, 1),
-        "p99_ms": round(_percentile(imports, 99) * 1000, 1),
+        "p50_ms": round(common.percentile(imports, 50) * 1000, 1),
+        "p99_ms": round(common.percentile(imports, 99) * 1000, 1),
         "repetitions": reps,
         "records": records,
         "document_bytes": len(build_document(run_prefix + "0", records=records)),

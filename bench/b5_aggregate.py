@@ -14,18 +14,19 @@ Run: .venv/bin/python bench/b5_aggregate.py   (env: BENCH_BASE_URL, BENCH_B5_CAL
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import os
-import socket
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from bench import common  # noqa: E402
+
 ID = "B5"
 WHAT = "Aggregate of a test with 100,000 degrees"
 TARGET_RATIO = 1.5
@@ -35,37 +36,9 @@ STUDENT_PREFIX = "B5S"
 BENCH_DOCTOR = "bench-aggregate@bench.example.com"
 
 
-def _django_setup() -> None:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings.base")
-    import django
-
-    django.setup()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def _loopback(base_url: str) -> tuple[str, int]:
-    parts = urlsplit(base_url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise SystemExit(f"refusing {base_url!r}: only http:// on loopback")
-    port = parts.port or 80
-    addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)}
-    if not all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses):
-        raise SystemExit(f"refusing {base_url!r}: not a loopback address")
-    return parts.hostname, port
-
-
 def ensure_data() -> Any:
     """The benchmark doctor, owning a paper exam TEST_ID with exactly DEGREES degrees. Returns the doctor."""
-    _django_setup()
+    common.django_setup()
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -144,7 +117,8 @@ def run() -> dict[str, Any]:
     import psycopg
 
     base_url = os.environ.get("BENCH_BASE_URL", "http://127.0.0.1:8080")
-    host, port = _loopback(base_url)
+    target = common.loopback_target(base_url)
+    host, port = target.host, target.port
     calls = int(os.environ.get("BENCH_B5_CALLS", "30"))
     doctor = ensure_data()
     from django.db import connection as django_connection
@@ -199,8 +173,8 @@ def run() -> dict[str, Any]:
         "ratio": round(ratio, 2),
         "target": f"<= {TARGET_RATIO}",
         "met": ratio <= TARGET_RATIO,
-        "p50_ms": round(_percentile(figures, 50) * 1000, 2),
-        "p99_ms": round(_percentile(figures, 99) * 1000, 2),
+        "p50_ms": round(common.percentile(figures, 50) * 1000, 2),
+        "p99_ms": round(common.percentile(figures, 99) * 1000, 2),
         "calls": calls,
         "degrees": DEGREES,
     }
