@@ -75,7 +75,7 @@ drills: up ## Failure drills: kill -9 web, stop Cassandra, freeze PostgreSQL, ki
 	$(UP_ENV) $(PY) -m drills.run $(DRILLS_ARGS)
 
 .PHONY: drills-ci
-drills-ci: up ## The reduced failure drills for CI (web, Cassandra, Redis; smaller loads; about 3 minutes)
+drills-ci: up ## The reduced failure drills for CI (web, Cassandra, Redis; smaller loads; about 2 minutes)
 	$(UP_ENV) $(PY) -m drills.run --ci $(DRILLS_ARGS)
 
 .PHONY: load
