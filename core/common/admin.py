@@ -1,4 +1,6 @@
 from django.contrib import admin
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats.base_formats import CSV, XLSX
 
 from core.common.models import ErrorLog
 
@@ -54,3 +56,19 @@ class RoleScopedAdmin(admin.ModelAdmin):
 
     def doctor_queryset(self, request, queryset):
         return queryset
+
+
+class RoleScopedImportExportAdmin(ImportExportModelAdmin, RoleScopedAdmin):
+    """CSV/XLSX import and export (django-import-export) under the same role rules: importing is adding,
+    exporting is viewing. The resource is told who imports, so it can apply that person's scope."""
+
+    formats = (CSV, XLSX)
+
+    def has_import_permission(self, request) -> bool:
+        return self._may(request, "add")
+
+    def has_export_permission(self, request) -> bool:
+        return self._may(request, "view")
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        return {**super().get_import_resource_kwargs(request, **kwargs), "user": request.user}

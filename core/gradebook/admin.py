@@ -5,21 +5,18 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from import_export.admin import ImportExportModelAdmin
-from import_export.formats.base_formats import CSV, XLSX
 
-from core.common.admin import RoleScopedAdmin
+from core.common.admin import RoleScopedImportExportAdmin
 from core.gradebook.models import SubjectGrade
 from core.gradebook.resources import SubjectGradeResource
 
 
 @admin.register(SubjectGrade)
-class SubjectGradeAdmin(ImportExportModelAdmin, RoleScopedAdmin):
+class SubjectGradeAdmin(RoleScopedImportExportAdmin):
     """Course grades. A doctor sees, edits, imports and exports the grades of the subjects they teach."""
 
     doctor_can = frozenset({"view", "add", "change", "delete"})
     resource_classes = [SubjectGradeResource]
-    formats = [CSV, XLSX]
     list_display = ("student_number", "student_name", "subject", "grade", "updated_at")
     list_filter = ("subject",)
     search_fields = ("student__student_number",)
@@ -42,15 +39,6 @@ class SubjectGradeAdmin(ImportExportModelAdmin, RoleScopedAdmin):
         if db_field.name == "subject" and not self.is_admin(request):
             kwargs["queryset"] = db_field.remote_field.model.objects.filter(doctors=request.user.pk)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def has_import_permission(self, request: HttpRequest) -> bool:
-        return self._may(request, "add")
-
-    def has_export_permission(self, request: HttpRequest) -> bool:
-        return self._may(request, "view")
-
-    def get_import_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
-        return {**super().get_import_resource_kwargs(request, **kwargs), "user": request.user}
 
     def get_export_queryset(self, request: HttpRequest) -> QuerySet[SubjectGrade]:
         return self.get_queryset(request).select_related("student", "subject")

@@ -14,10 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from import_export.admin import ImportExportModelAdmin
-from import_export.formats.base_formats import CSV, XLSX
 
-from core.common.admin import RoleScopedAdmin
+from core.common.admin import RoleScopedImportExportAdmin
 from core.common.errors import DomainError
 from core.exams.admin import ExamAdmin
 from core.exams.models import Exam
@@ -28,13 +26,12 @@ from core.grading.services import exam_grade_start
 
 
 @admin.register(Degree)
-class DegreeAdmin(ImportExportModelAdmin, RoleScopedAdmin):
+class DegreeAdmin(RoleScopedImportExportAdmin):
     """A doctor sees the degrees of their own exams. Online exams' degrees are read-only (they come only from
     grading); degrees of paper exams can be imported, added and corrected."""
 
     doctor_can = frozenset({"view", "add", "change", "delete"})
     resource_classes = [DegreeResource]
-    formats = [CSV, XLSX]
     list_display = ("exam", "student_number", "student_name", "marks_obtained", "marks_available", "percent", "source")
     list_filter = ("source", "exam__kind")
     search_fields = ("student__student_number", "student__full_name", "exam__code")
@@ -78,15 +75,6 @@ class DegreeAdmin(ImportExportModelAdmin, RoleScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Degree, form: Any, change: bool) -> None:
         obj.source, obj.graded_at = Degree.Source.MANUAL, timezone.now()
         super().save_model(request, obj, form, change)
-
-    def has_import_permission(self, request: HttpRequest) -> bool:
-        return self._may(request, "add")
-
-    def has_export_permission(self, request: HttpRequest) -> bool:
-        return self._may(request, "view")
-
-    def get_import_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
-        return {**super().get_import_resource_kwargs(request, **kwargs), "user": request.user}
 
     def get_export_queryset(self, request: HttpRequest) -> QuerySet[Degree]:
         return self.get_queryset(request).select_related("student", "exam")
