@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -99,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         shape.students = args.students
     names = args.only or (list(drills.CI_DRILLS) if args.ci else list(drills.DRILLS))
     common.django_setup()
+
+    # A SIGTERM (a CI timeout) unwinds like Ctrl-C, so that the nemeses' `finally` heal what they broke.
+    def _terminate(signum: int, frame: object) -> None:
+        raise SystemExit(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     results = []
     for name in names:
