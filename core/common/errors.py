@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.signals import got_request_exception
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -88,6 +88,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF's EXCEPTION_HANDLER. Anything not handled here is a 500, recorded by the signal below."""
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.detail, exc.fields), status=exc.status)
+    if isinstance(exc, (OperationalError, InterfaceError)):  # PostgreSQL is down, frozen or out of connections
+        logger.warning("database unavailable: %r", exc)
+        return Response(error_body("database_unavailable", "The database is unavailable; try again shortly."), 503)
     if isinstance(exc, DataError):  # a value PostgreSQL cannot hold: a NUL byte, an id out of range
         return Response(error_body("invalid_value", "A value in the request cannot be stored or searched for."), 400)
     if isinstance(exc, RequestDataTooBig):

@@ -97,3 +97,15 @@ class ProductionSettingsTests(TestCase):
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn("no issues", result.stdout)
+
+
+class StoreDownTests(TestCase):
+    def test_a_database_that_does_not_answer_is_a_503_not_a_500(self) -> None:
+        from django.db import OperationalError
+
+        from core.common.errors import api_exception_handler
+
+        response = api_exception_handler(OperationalError("connection timeout expired"), {})
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.data["error"], "database_unavailable")
+        self.assertFalse(ErrorLog.objects.exists())
