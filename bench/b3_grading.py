@@ -249,7 +249,13 @@ class LocalWorker:
         celery = Path(sys.executable).with_name("celery")
         command = [str(celery), "-A", "core", "worker", "-c", "1", "-P", "prefork", "-l", "warning"]
         command += ["-n", f"b3-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        self.process = subprocess.Popen(command, cwd=common.REPO, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command,
+            cwd=common.REPO,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=common.unpin_child,
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
