@@ -122,6 +122,11 @@ def load_drill(
             and result.acknowledged > 0
             and result.recovery.get("first_ok_s") is not None
         )
+        # PRODUCT.md rule 8: a 500 is a bug, fault or not (a store that does not answer is a 503)
+        fives = result.statuses.get("500", 0) + result.probe.get("probe_statuses", {}).get("500", 0)
+        if fives:
+            result.ok = False
+            result.notes.append(f"{fives} responses of 500 (saves and probe): a server error, not a 503")
         if extra_check is not None:
             extra_check(load, times, result)
     except Exception as exc:  # a drill that cannot finish is a failed drill, and the others still run
