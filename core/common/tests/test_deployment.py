@@ -13,7 +13,7 @@ PROXY_DIRECTIVES = (
     'proxy_set_header Connection "";',
     "proxy_set_header X-Request-ID $request_id;",
     "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-    "proxy_next_upstream error timeout http_502 http_503;",
+    "proxy_next_upstream error timeout http_502;",
     "client_max_body_size 210m;",
 )
 
