@@ -21,7 +21,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.accounts.imports import StudentRow, students_import
-from core.accounts.models import Role, User
+from core.accounts.models import Role, Subject, User
 from core.common.errors import Conflict, DomainError, Invalid, NotFound, StoreUnavailable
 from core.exams.models import Exam
 from core.gradebook.imports.files import (
@@ -53,6 +53,15 @@ from core.jobs.services import job_advance, job_begin, job_create, job_finish
 
 logger = logging.getLogger(__name__)
 
+# Rows per batch of a subject_grades file (one transaction: COPY then one upsert). Measured in-process on the B6
+# file (1,000,000 rows, 2 shared cores): 5,000 to 100,000 all ran at 48-52k rows/s, PostgreSQL spending 11.8-12.8 s
+# of CPU either way; the process's peak RSS grew with the batch (154 MB at 5,000, 168 at 20,000, 205 at 50,000, 255
+# at 100,000). 20,000 keeps well under the worker's 300 MB and gives 50 progress steps per million rows.
+GRADE_BATCH_SIZE = 20_000
+# The valid grade texts: one dict lookup instead of isdigit/isascii/int per row ("007" takes the slow path).
+GRADE_TEXTS = {str(grade): grade for grade in range(101)}
+# Subject name -> id or row error kept by one job: a file naming a million subjects must not fill the memory.
+SUBJECT_CACHE_MAX = 10_000
 # Rows per batch: one transaction, one student lookup and one upsert each. Measured on 300,000 rows of the B6
 # file (2 shared cores): 1,000 to 50,000 all ran at 40-50k rows/s (run-to-run noise is +-10%); 50,000 cost
 # ~14 MB more RSS. 20,000 keeps a batch near half a second and gives 50 progress steps per million rows.
@@ -229,69 +238,163 @@ def _too_short(line: int) -> RowError:
 
 
 # --- subject_grades ---------------------------------------------------------------------------
+#
+# Per batch, in one transaction: the rows are checked in Python; the subjects new to this job are resolved set-based
+# (the rule of POST /grades/submit) and the students new to this job found or created set-based; the grades are
+# deduplicated in Python (a later line wins: the dict keeps the last assignment), COPYed into a temporary table and
+# merged with one INSERT ... ON CONFLICT DO UPDATE. Where the time goes: docs/decisions/0004-background-imports.md.
 
 
-def _run_subject_grades(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
-    user = _starter(job)
-    subjects: dict[str, int | str] = {}  # name -> id, or why it cannot be written
-    students = _StudentIds()
-    for batch in _batches(_table_rows(job, handle), BATCH_SIZE):
+class _GradeBatch(NamedTuple):
+    rows: int  # data rows read, good and bad
+    errors: list[RowError]  # in line order
+    good: list[tuple[int, str, str, int]]  # (line, student number, subject, grade), in line order
+
+
+def _grade_batches(rows: Iterable[tuple[int, list[str] | None]], size: int) -> Iterator[_GradeBatch]:
+    """The file's rows checked in batches of `size`, without the database."""
+    fullmatch = STUDENT_NUMBER_RE.fullmatch
+    grades = GRADE_TEXTS
+    for batch in _batches(rows, size):
         errors: list[RowError] = []
-        latest: dict[tuple[str, int], int] = {}
+        good: list[tuple[int, str, str, int]] = []
         for line, values in batch:
             if values is None:
                 errors.append(_too_short(line))
                 continue
-            number, subject, grade = values[0].strip(), values[1].strip(), values[2].strip()
-            if not STUDENT_NUMBER_RE.fullmatch(number):
+            number, subject, text = values[0].strip(), values[1].strip(), values[2].strip()
+            grade = grades.get(text)
+            if grade is None and text.isdigit() and text.isascii() and len(text.lstrip("0")) <= 3 and int(text) <= 100:
+                grade = int(text)  # "007": valid, but not in GRADE_TEXTS
+            if not fullmatch(number):
                 errors.append({"row": line, "message": "student_id must be 1 to 64 letters, digits, '-' or '_'."})
-            elif not grade.isdigit() or not grade.isascii() or int(grade) > 100:
-                errors.append({"row": line, "message": f"grade {grade!r} is not an integer from 0 to 100."})
+            elif grade is None:
+                errors.append({"row": line, "message": f"grade {text!r} is not an integer from 0 to 100."})
             elif not subject or len(subject) > SUBJECT_NAME_MAX:
                 errors.append({"row": line, "message": f"subject must be 1 to {SUBJECT_NAME_MAX} characters."})
             else:
-                subject_id = subjects.get(subject)
-                if subject_id is None:
-                    subject_id = subjects[subject] = _subject_resolve(user=user, name=subject)
-                if isinstance(subject_id, str):
-                    errors.append({"row": line, "message": subject_id})
-                else:
-                    latest[(number, subject_id)] = int(grade)  # a later row wins, as the last write does
+                good.append((line, number, subject, grade))
+        yield _GradeBatch(len(batch), errors, good)
+
+
+def _run_subject_grades(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
+    subjects = _SubjectIds(_starter(job))
+    students = _StudentIds()
+    for batch in _grade_batches(_table_rows(job, handle), GRADE_BATCH_SIZE):
+        errors = batch.errors
         with transaction.atomic():
-            ids = students.ids({number: "" for number, _ in latest})
-            _subject_grades_upsert({(ids[number], subject_id): grade for (number, subject_id), grade in latest.items()})
-        progress.add(len(batch), errors)
+            subject_ids = subjects.ids({subject for _, _, subject, _ in batch.good})
+            latest: dict[tuple[str, int], int] = {}
+            refused = False
+            for line, number, subject, grade in batch.good:
+                subject_id = subject_ids[subject]
+                if subject_id.__class__ is str:
+                    errors.append({"row": line, "message": subject_id})
+                    refused = True
+                else:
+                    latest[(number, subject_id)] = grade  # type: ignore[index]  # a later line wins
+            ids = students.ids(dict.fromkeys([number for number, _ in latest], ""))
+            _subject_grades_merge(ids, latest)
+        if refused:
+            errors.sort(key=lambda error: error["row"])
+        progress.add(batch.rows, errors)
 
 
-def _subject_resolve(*, user: User, name: str) -> int | str:
-    from core.gradebook.services import _subject_for_write  # the rule POST /grades/submit applies
-
-    try:
-        return _subject_for_write(user=user, name=name).pk
-    except DomainError as exc:
-        return f"subject {name!r}: {exc.detail}"
-
-
-def _subject_grades_upsert(grades: dict[tuple[int, int], int]) -> None:
-    """(student id, subject id) -> grade, in one statement; an unchanged grade is not rewritten."""
-    if not grades:
+def _subject_grades_merge(ids: dict[str, int], latest: dict[tuple[str, int], int]) -> None:
+    """COPY (student id, subject id, grade) into a temporary table, then one upsert; an unchanged grade is not
+    rewritten. Call inside the batch's transaction. `latest` holds one grade per (student, subject), so the
+    upsert never meets a key twice (ON CONFLICT DO UPDATE would refuse that)."""
+    if not latest:
         return
+    block = "".join([f"{ids[number]}\t{subject_id}\t{grade}\n" for (number, subject_id), grade in latest.items()])
     with _binary_cursor() as cursor:
-        cursor.execute(  # the table name comes from model _meta; values are parameters
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_GRADES_TMP} (student_id bigint, subject_id bigint, grade smallint) "
+            "ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY {_GRADES_TMP} (student_id, subject_id, grade) FROM STDIN") as copy:
+            copy.write(block)
+        cursor.execute(  # the table names come from model _meta and a constant; values are parameters
             f"""
             INSERT INTO {SubjectGrade._meta.db_table} AS g (student_id, subject_id, grade, updated_at)
-            SELECT r.student_id, r.subject_id, r.grade, %b
-            FROM unnest(%s::bigint[], %s::bigint[], %s::smallint[]) AS r(student_id, subject_id, grade)
+            SELECT t.student_id, t.subject_id, t.grade, %b FROM {_GRADES_TMP} AS t
             ON CONFLICT (student_id, subject_id) DO UPDATE SET grade = EXCLUDED.grade, updated_at = EXCLUDED.updated_at
             WHERE g.grade IS DISTINCT FROM EXCLUDED.grade
             """,  # noqa: S608
-            [
-                timezone.now(),
-                _int_array(student_id for student_id, _ in grades),
-                _int_array(subject_id for _, subject_id in grades),
-                _int_array(grades.values()),
-            ],
+            [timezone.now()],
         )
+        if connection.savepoint_ids:  # inside an outer transaction (a test's): this batch's commit is not the end
+            cursor.execute(f"DELETE FROM {_GRADES_TMP}")  # noqa: S608
+
+
+_GRADES_TMP = "import_subject_grades"
+
+
+class _SubjectIds:
+    """Subject name -> id, or the row error for a subject this person may not write into, for one job. The rule
+    of POST /grades/submit (core.gradebook.services._subject_for_write), applied set-based to each batch's names
+    that are new to the job: a subject the person teaches (any subject, for an admin) is written; one that other
+    doctors teach is refused; an unknown subject, or one nobody teaches, is created if needed and a doctor
+    adopts it. The map is dropped past SUBJECT_CACHE_MAX entries to keep the worker's memory flat."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.known: dict[str, int | str] = {}
+
+    def ids(self, names: set[str]) -> dict[str, int | str]:
+        """Call inside the batch's transaction."""
+        if len(self.known) > SUBJECT_CACHE_MAX:
+            self.known.clear()
+        new = sorted(names.difference(self.known))  # sorted: concurrent jobs create and adopt in one order
+        if new:
+            self.known.update(self._resolve(new))
+        return self.known
+
+    def _resolve(self, names: list[str]) -> dict[str, int | str]:
+        subjects, teaches = Subject._meta.db_table, Subject.doctors.through._meta.db_table
+        user_id, is_admin = self.user.pk, self.user.role == Role.ADMIN
+        with _binary_cursor() as cursor:  # table names come from model _meta; values are parameters
+            refused: list[str] = []
+            if not is_admin:  # taught by someone, and not by this person
+                cursor.execute(
+                    f"""
+                    SELECT s.name FROM {subjects} s
+                    WHERE s.name = ANY(%b::text[]) AND EXISTS (SELECT 1 FROM {teaches} d WHERE d.subject_id = s.id)
+                      AND NOT EXISTS (SELECT 1 FROM {teaches} d WHERE d.subject_id = s.id AND d.user_id = %b)
+                    """,  # noqa: S608
+                    [names, user_id],
+                )
+                refused = [name for (name,) in cursor.fetchall()]
+            allowed = sorted(set(names).difference(refused))
+            found: dict[str, int | str] = {}
+            if allowed:
+                cursor.execute(
+                    f"""
+                    INSERT INTO {subjects} (name)
+                    SELECT n.name FROM unnest(%b::text[]) AS n(name)
+                    WHERE NOT EXISTS (SELECT 1 FROM {subjects} s WHERE s.name = n.name)
+                    ORDER BY n.name
+                    ON CONFLICT (name) DO NOTHING
+                    """,  # noqa: S608
+                    [allowed],
+                )
+                cursor.execute(f"SELECT name, id FROM {subjects} WHERE name = ANY(%b::text[])", [allowed])  # noqa: S608
+                found.update(cursor.fetchall())
+                if self.user.role == Role.DOCTOR:  # the subjects nobody teaches become this doctor's
+                    cursor.execute(
+                        f"""
+                        INSERT INTO {teaches} (subject_id, user_id)
+                        SELECT s.id, %b FROM {subjects} s
+                        WHERE s.name = ANY(%b::text[])
+                          AND NOT EXISTS (SELECT 1 FROM {teaches} d WHERE d.subject_id = s.id)
+                        ORDER BY s.id
+                        ON CONFLICT DO NOTHING
+                        """,  # noqa: S608
+                        [user_id, allowed],
+                    )
+        for name in refused:
+            found[name] = f"subject {name!r}: No subject named {name!r}."  # as POST /grades/submit's 404 says
+        return found
 
 
 # --- degrees and markr ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from datetime import timedelta
+from unittest.mock import patch
 
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -294,3 +295,110 @@ class ImportJobTests(TestCase):
         again = Job.objects.get(pk=job.pk)
         self.assertEqual((again.status, again.processed, again.finished_at), ("done", 1, finished.finished_at))
         self.assertEqual(_grades(self.doctor, "H6 Art"), {"H6K1": 61})
+
+
+class SubjectGradesImportTests(TestCase):
+    """The COPY-and-merge path of subject_grades, through the service on the real database."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor = _doctor()
+
+    def _run(self, text: str, user: User | None = None) -> Job:
+        data = ("student_id,subject,grade\n" + text).encode()
+        job = import_start(user=user or self.doctor, kind="subject_grades", file=io.BytesIO(data), file_name="f")
+        import_run(job_id=job.pk)
+        return Job.objects.get(pk=job.pk)
+
+    def test_a_student_named_twice_for_a_subject_keeps_the_grade_of_the_last_line(self) -> None:
+        job = self._run("H10A1,H10 Dup,10\nH10A2,H10 Dup,20\nH10A1,H10 Dup,30\nH10A1,H10 Dup,40\nH10A2,H10 Dup,5\n")
+        self.assertEqual((job.status, job.processed, job.errors), ("done", 5, []))
+        self.assertEqual(_grades(self.doctor, "H10 Dup"), {"H10A1": 40, "H10A2": 5})
+
+    def test_the_last_line_wins_across_batches_too(self) -> None:
+        with patch("core.gradebook.imports.services.GRADE_BATCH_SIZE", 2):
+            job = self._run("H10B1,H10 Across,10\nH10B2,H10 Across,20\nH10B1,H10 Across,30\nH10B1,H10 Across,7\n")
+        self.assertEqual(job.status, "done")
+        self.assertEqual(_grades(self.doctor, "H10 Across"), {"H10B1": 7, "H10B2": 20})
+
+    def test_a_subject_taught_by_another_doctor_is_a_row_error_and_the_other_rows_are_kept(self) -> None:
+        subject_get_or_create(name="H10 Theirs").doctors.add(_doctor())
+        job = self._run("H10C1,H10 Mine,80\nH10C1,H10 Theirs,70\nH10C2, H10 Theirs ,60\nbad id,H10 Mine,1\n")
+        self.assertEqual(
+            job.errors,
+            [
+                {"row": 3, "message": "subject 'H10 Theirs': No subject named 'H10 Theirs'."},
+                {"row": 4, "message": "subject 'H10 Theirs': No subject named 'H10 Theirs'."},
+                {"row": 5, "message": "student_id must be 1 to 64 letters, digits, '-' or '_'."},
+            ],
+        )
+        self.assertEqual(_grades(self.doctor, "H10 Mine"), {"H10C1": 80})
+        self.assertFalse(SubjectGrade.objects.filter(subject__name="H10 Theirs").exists())
+        self.assertFalse(Subject.objects.get(name="H10 Theirs").doctors.filter(pk=self.doctor.pk).exists())
+
+    def test_a_subject_the_doctor_teaches_or_nobody_teaches_is_written_and_adopted(self) -> None:
+        subject_get_or_create(name="H10 Own").doctors.add(self.doctor)
+        subject_get_or_create(name="H10 Orphan")
+        job = self._run("H10D1,H10 Own,55\nH10D1,H10 Orphan,66\n")
+        self.assertEqual(job.errors, [])
+        self.assertEqual(_grades(self.doctor, "H10 Own"), {"H10D1": 55})
+        self.assertEqual(_grades(self.doctor, "H10 Orphan"), {"H10D1": 66})
+        self.assertEqual(list(Subject.objects.get(name="H10 Orphan").doctors.all()), [self.doctor])
+
+    def test_an_admin_writes_into_any_subject_and_adopts_none(self) -> None:
+        admin = User.objects.create_superuser("h10admin@example.test", "pw-123456789")
+        other = _doctor()
+        subject_get_or_create(name="H10 Taught").doctors.add(other)
+        job = self._run("H10E1,H10 Taught,91\nH10E1,H10 Fresh,92\n", user=admin)
+        self.assertEqual(job.errors, [])
+        self.assertEqual(_grades(admin, "H10 Taught"), {"H10E1": 91})
+        self.assertEqual(list(Subject.objects.get(name="H10 Taught").doctors.all()), [other])
+        self.assertFalse(Subject.objects.get(name="H10 Fresh").doctors.exists())
+
+    def test_unknown_students_and_subjects_are_created(self) -> None:
+        job = self._run("H10F1,H10 New One,1\nH10F2,H10 New Two,2\nH10F1,H10 New Two,3\n")
+        self.assertEqual(job.errors, [])
+        students = User.objects.filter(student_number__in=["H10F1", "H10F2"])
+        self.assertEqual(sorted(s.student_number for s in students), ["H10F1", "H10F2"])
+        for student in students:
+            self.assertEqual((student.role, student.full_name, student.has_usable_password()), ("student", "", False))
+        for name in ("H10 New One", "H10 New Two"):
+            self.assertEqual(list(Subject.objects.get(name=name).doctors.all()), [self.doctor])
+        self.assertEqual(_grades(self.doctor, "H10 New Two"), {"H10F2": 2, "H10F1": 3})
+
+    def test_bad_rows_are_listed_with_their_lines_and_the_good_rows_are_kept(self) -> None:
+        job = self._run(
+            "H10G1,H10 Mixed,100\n"  # 2 good
+            "H10G2,H10 Mixed,-1\n"  # 3 bad grade
+            "H10G3,H10 Mixed,007\n"  # 4 good: leading zeros
+            "H10G4,,50\n"  # 5 no subject
+            "H10G5,H10 Mixed\n"  # 6 too short
+            f"H10G6,H10 Mixed,{'9' * 5000}\n"  # 7 bad grade, however long
+            "H10G7,H10 Mixed,4.5\n"  # 8 bad grade
+            f"H10G8,{'x' * 101},1\n"  # 9 subject too long
+            " H10G9 ,H10 Mixed, 0 \n"  # 10 good: trimmed
+        )
+        self.assertEqual(job.status, "done")
+        self.assertEqual(job.processed, 9)
+        self.assertEqual([error["row"] for error in job.errors], [3, 5, 6, 7, 8, 9])
+        self.assertEqual(job.errors[0]["message"], "grade '-1' is not an integer from 0 to 100.")
+        self.assertEqual(job.errors[1]["message"], "subject must be 1 to 100 characters.")
+        self.assertEqual(job.errors[2]["message"], "The row has fewer columns than the header.")
+        self.assertEqual(_grades(self.doctor, "H10 Mixed"), {"H10G1": 100, "H10G3": 7, "H10G9": 0})
+
+    def test_running_the_same_file_again_leaves_the_same_data(self) -> None:
+        text = "H10H1,H10 Again,70\nH10H2,H10 Again,60\nH10H1,H10 Again,75\nH10H3,H10 Again,x\n"
+        first = self._run(text)
+        rows = list(SubjectGrade.objects.filter(subject__name="H10 Again").values_list("id", "student_id", "grade"))
+        second = self._run(text)
+        self.assertEqual(first.errors, second.errors)
+        self.assertEqual(
+            list(SubjectGrade.objects.filter(subject__name="H10 Again").values_list("id", "student_id", "grade")), rows
+        )
+        self.assertEqual(User.objects.filter(student_number__startswith="H10H").count(), 2)
+        self.assertEqual(Subject.objects.filter(name="H10 Again").count(), 1)
+
+    def test_a_later_file_overwrites_an_earlier_grade(self) -> None:
+        self._run("H10J1,H10 Later,70\n")
+        self._run("H10J1,H10 Later,71\n")
+        self.assertEqual(_grades(self.doctor, "H10 Later"), {"H10J1": 71})
