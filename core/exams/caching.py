@@ -23,7 +23,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 from django.conf import settings
@@ -199,7 +199,8 @@ def _exam_key_loads(name: str, raw: bytes) -> Any:
 def _hot_read(key_name: str, window_name: str) -> tuple[Any, Any]:
     """Both entries in one MGET, as `cache.get_many` would give them (None for a miss)."""
     full_key, full_window = cache.make_key(key_name), cache.make_key(window_name)
-    raw_key, raw_window = _hot_client().mget((full_key, full_window))
+    # The client never decodes responses, so values are the bytes Django's cache wrote.
+    raw_key, raw_window = cast(list[bytes | None], _hot_client().mget((full_key, full_window)))
     key = None if raw_key is None else _exam_key_loads(full_key, raw_key)
     window = None if raw_window is None else _loads(raw_window)
     return key, window
