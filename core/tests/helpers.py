@@ -18,6 +18,7 @@ from core.accounts.services import api_key_create, api_key_revoke, doctor_create
 from core.accounts.tokens import SingleUseRefreshToken
 from core.exams.models import Exam
 from core.exams.services import answers_save, attempt_start, exam_create
+from core.exams.tests.factories import default_questions
 from core.gradebook.models import SubjectGrade
 from core.grading.models import Degree
 from core.handins.services import handin_create
@@ -27,29 +28,6 @@ from core.jobs.services import job_create
 PASSWORD = "matrix-pass-word-1"
 LEVEL = "Year 1"
 PDF_BYTES = b"%PDF-1.4\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 40 + b"%%EOF\n"
-
-
-def questions() -> list[dict]:
-    """Question 1 takes one answer (the second choice); question 2 takes two (the first and the third)."""
-    return [
-        {
-            "text": "Single",
-            "choices": [
-                {"text": "a", "is_correct": False},
-                {"text": "b", "is_correct": True},
-                {"text": "c", "is_correct": False},
-            ],
-        },
-        {
-            "text": "Multi",
-            "points": 2,
-            "choices": [
-                {"text": "a", "is_correct": True},
-                {"text": "b", "is_correct": False},
-                {"text": "c", "is_correct": True},
-            ],
-        },
-    ]
 
 
 def access_token(user: User) -> str:
@@ -113,7 +91,7 @@ def _online_exam(*, owner: User, code: str, subject: str, status: str, released:
         opens_at=now - timedelta(hours=1),
         closes_at=now + timedelta(hours=3),
         duration_minutes=60,
-        questions=questions(),
+        questions=default_questions(),
     )
     if status != Exam.Status.DRAFT or released:
         Exam.objects.filter(pk=exam.pk).update(status=status, results_released=released)
