@@ -104,7 +104,7 @@ def _count(attribute: str, raw: str | None) -> tuple[int | None, str | None]:
     return value, None
 
 
-def _result(index: int, element: etree._Element) -> tuple[MarkrResult | None, str | None]:
+def markr_result(index: int, element: etree._Element) -> tuple[MarkrResult | None, str | None]:
     children: dict[str, etree._Element] = {}
     for child in element.iterchildren(*FIELD_TAGS):  # <answer> and unknown elements are skipped in C
         if child.tag in children:
@@ -169,7 +169,7 @@ def markr_parse(body: bytes, *, stop_at_first_error: bool = True) -> MarkrDocume
                 continue  # not a result of the root; a wrong root is reported below
             index += 1
             if not (stop_at_first_error and document.errors):
-                result, problem = _result(index, element)
+                result, problem = markr_result(index, element)
                 if problem is not None:
                     document.errors.append((index, problem))
                 elif result is not None:

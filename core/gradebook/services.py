@@ -30,7 +30,7 @@ def student_get_or_create(*, student_number: str, full_name: str = "") -> User:
     return student
 
 
-def _subject_for_write(*, user: User, name: str) -> Subject:
+def subject_for_write(*, user: User, name: str) -> Subject:
     """An unknown subject is created, and a doctor who names it teaches it; so does a doctor naming a known
     subject that nobody teaches yet (as exams do). A doctor cannot write grades into another's subject."""
     try:
@@ -48,7 +48,7 @@ def _subject_for_write(*, user: User, name: str) -> Subject:
 @transaction.atomic
 def subject_grade_submit(*, user: User, student_number: str, subject_name: str, grade: int) -> SubjectGrade:
     """Upsert a student's grade in a subject; the last write wins (one INSERT ... ON CONFLICT DO UPDATE)."""
-    subject = _subject_for_write(user=user, name=subject_name)
+    subject = subject_for_write(user=user, name=subject_name)
     student = student_get_or_create(student_number=student_number)
     table = SubjectGrade._meta.db_table
     with connection.cursor() as cursor:
@@ -72,7 +72,7 @@ class MarkrImported:
     tests: list[str]  # distinct test ids, sorted
 
 
-def _exams_for_import(*, user: User, test_ids: list[str], first_index: dict[str, int]) -> dict[str, int]:
+def exams_for_import(*, user: User, test_ids: list[str], first_index: dict[str, int]) -> dict[str, int]:
     """The id of each test's exam, creating a `paper` exam for an unknown test. Call inside the import's
     transaction. 409 for an exam that is not `paper`; 404 for a doctor's import into another's exam."""
     existing = {exam.code: exam for exam in Exam.objects.filter(code__in=test_ids)}
@@ -162,7 +162,7 @@ def markr_import(*, user: User, body: bytes) -> MarkrImported:
     merged, names, first_index = markr_merge(document.results)
     test_ids = sorted(first_index)
     with transaction.atomic():
-        exam_ids = _exams_for_import(user=user, test_ids=test_ids, first_index=first_index)
+        exam_ids = exams_for_import(user=user, test_ids=test_ids, first_index=first_index)
         _students_create_missing(names=names)
         _degrees_merge(merged=merged, exam_ids=exam_ids)
     return MarkrImported(imported=len(document.results), tests=test_ids)

@@ -332,7 +332,7 @@ _GRADES_TMP = "import_subject_grades"
 
 class _SubjectIds:
     """Subject name -> id, or the row error for a subject this person may not write into, for one job. The rule
-    of POST /grades/submit (core.gradebook.services._subject_for_write), applied set-based to each batch's names
+    of POST /grades/submit (core.gradebook.services.subject_for_write), applied set-based to each batch's names
     that are new to the job: a subject the person teaches (any subject, for an admin) is written; one that other
     doctors teach is refused; an unknown subject, or one nobody teaches, is created if needed and a doctor
     adopts it. The map is dropped past SUBJECT_CACHE_MAX entries to keep the worker's memory flat."""
@@ -451,14 +451,14 @@ def _merge(merged: dict[tuple[str, int], list[int]], key: tuple[str, int], obtai
 
 
 def _run_markr(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
-    from core.gradebook.markr import _result
+    from core.gradebook.markr import markr_result
 
     user = _starter(job)
     total = count_occurrences(handle, b"<mcq-test-result") - count_occurrences(handle, b"<mcq-test-results")
     job_advance(job_id=job.pk, processed=0, total=max(total, 0))
     exams: dict[str, int | str] = {}  # test id -> exam id, or why it takes no import
     students = _StudentIds()
-    for batch in _batches(_markr_results(handle, _result), BATCH_SIZE):
+    for batch in _batches(_markr_results(handle, markr_result), BATCH_SIZE):
         errors: list[RowError] = []
         merged: dict[tuple[str, int], list[int]] = {}
         names: dict[str, str] = {}
@@ -490,11 +490,11 @@ def _markr_results(
 
 
 def _markr_exam_resolve(*, user: User, test_id: str, index: int) -> int | str:
-    from core.gradebook.services import _exams_for_import  # the rules POST /import applies
+    from core.gradebook.services import exams_for_import  # the rules POST /import applies
 
     try:
         with transaction.atomic():
-            return _exams_for_import(user=user, test_ids=[test_id], first_index={test_id: index})[test_id]
+            return exams_for_import(user=user, test_ids=[test_id], first_index={test_id: index})[test_id]
     except DomainError as exc:
         return exc.detail
 
