@@ -12,6 +12,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from core.accounts import selectors, services
 from core.accounts.throttles import LoginClientThrottle, LoginEmailThrottle
 from core.accounts.tokens import RefreshSerializer, SingleUseRefreshToken, UserSerializer, user_payload
+from core.common.fields import StrictCharField
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.permissions import IsAdmin, IsDoctorOrAdmin, IsPerson, IsPersonDoctorOrAdmin
 
@@ -143,7 +144,7 @@ class ApiKeysApi(APIView):
     permission_classes = [IsPersonDoctorOrAdmin]
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100)
+        name = StrictCharField(max_length=100)
 
     class CreatedSerializer(serializers.Serializer):
         id = serializers.IntegerField()
