@@ -549,9 +549,11 @@ def create_open_exam(
     subject: str,
     questions: int,
     choices: int = 4,
+    correct: int = 1,
     open_minutes: int = 180,
 ) -> ExamFixture:
-    """Create an online exam through the API (draft), publish it, and read back its question and choice ids."""
+    """Create an online exam through the API (draft), publish it, and read back its question and choice ids.
+    The first `correct` choices of each question are the correct ones (more than one: a multiple-answer question)."""
     now = datetime.now(UTC)
     body = {
         "code": code,
@@ -566,7 +568,7 @@ def create_open_exam(
             {
                 "text": f"Question {q + 1}",
                 "points": 1,
-                "choices": [{"text": f"Choice {c + 1}", "is_correct": c == 0} for c in range(choices)],
+                "choices": [{"text": f"Choice {c + 1}", "is_correct": c < correct} for c in range(choices)],
             }
             for q in range(questions)
         ],

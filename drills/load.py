@@ -23,7 +23,6 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import common
@@ -76,28 +75,6 @@ class Verdict:
     foreign_values: int = 0  # stored values that no request sent (must be 0)
 
 
-def exam_body(code: str, *, questions: int, open_minutes: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "code": code,
-        "title": f"Drill exam {code}",
-        "subject": SUBJECT,
-        "level": LEVEL,
-        "kind": "online",
-        "opens_at": (now - timedelta(minutes=5)).isoformat(),
-        "closes_at": (now + timedelta(minutes=open_minutes)).isoformat(),
-        "duration_minutes": open_minutes,
-        "questions": [
-            {
-                "text": f"Question {q + 1}",
-                "points": 1,
-                "choices": [{"text": f"Choice {c + 1}", "is_correct": c < 2} for c in range(CHOICES)],
-            }
-            for q in range(questions)
-        ],
-    }
-
-
 def prepare(base_url: str, *, students: int, questions: int, tag: str) -> Fixture:
     """Students (seeded through Django, tokens made in-process: no login throttle), an exam created and
     published through the API, and every attempt started through the API."""
@@ -106,26 +83,24 @@ def prepare(base_url: str, *, students: int, questions: int, tag: str) -> Fixtur
     people = common.ensure_students(prefix=STUDENT_PREFIX, count=students, level=LEVEL, password=STUDENT_PASSWORD)
     doctor = common.ensure_doctor(email=DOCTOR)
     doctor_token = common.access_token(doctor)
-    code = common.unique_code(f"DRILL-{tag}")
-    status, created = common.http_json(
-        "POST",
-        f"{target.base_url}/api/exams",
-        token=doctor_token,
-        body=exam_body(code, questions=questions, open_minutes=120),
+    exam = common.create_open_exam(
+        target.base_url,
+        doctor_token=doctor_token,
+        code=common.unique_code(f"DRILL-{tag}"),
+        level=LEVEL,
+        subject=SUBJECT,
+        questions=questions,
+        choices=CHOICES,
+        correct=2,
+        open_minutes=120,
     )
-    exam_id = common.expect(status, created, 201, "POST /api/exams")["id"]
-    status, payload = common.http_json(
-        "PATCH", f"{target.base_url}/api/exams/{exam_id}", token=doctor_token, body={"status": "published"}
-    )
-    common.expect(status, payload, 200, "publish")
-    status, detail = common.http_json("GET", f"{target.base_url}/api/exams/{exam_id}", token=doctor_token)
-    common.expect(status, detail, 200, "GET /api/exams/{id}")
-    mapping = {q["id"]: [c["id"] for c in q["choices"]] for q in detail["questions"]}
     tokens = [common.access_token(p) for p in people]
-    started = asyncio.run(common.start_attempts(target, exam_id=exam_id, tokens=tokens, concurrency=16))
+    started = asyncio.run(common.start_attempts(target, exam_id=exam.exam_id, tokens=tokens, concurrency=16))
     if set(started) - {200, 201}:
         raise RuntimeError(f"starting the attempts: {dict(started)}")
-    return Fixture(target=target, exam_id=exam_id, questions=mapping, tokens=tokens, student_ids=[p.id for p in people])
+    return Fixture(
+        target=target, exam_id=exam.exam_id, questions=exam.questions, tokens=tokens, student_ids=[p.id for p in people]
+    )
 
 
 class Load:
