@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "import_export",
     "core.common",
     "core.jobs",
+    "core.audit",
     "core.accounts",
     "core.answers",
     "core.exams",
