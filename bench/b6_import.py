@@ -9,8 +9,10 @@ Every measured run does the same work: the 100,000 students are made once, unmea
 the same file on the first run), and the benchmark subjects' grades are deleted before the measured import,
 so it inserts 1,000,000 grades and finds every student already there.
 
-Floor: reading the same CSV with the csv module and nothing else, in this process.
-Targets: rows/s / floor rows/s >= 0.1, and the worker's peak RSS <= 300 MB: the largest VmHWM (the kernel's
+Floor: PostgreSQL's own COPY of the same rows (read back from the table after the measured import, in COPY's
+text format) into an empty copy of the course-grade table with the same indexes, checks and foreign keys, in
+the same run (until 2026-11 the floor was reading the CSV with the csv module).
+Targets: rows/s / floor rows/s >= 0.6, and the worker's peak RSS <= 300 MB: the largest VmHWM (the kernel's
 high-water mark of resident memory) among the Celery worker's processes, read from /proc (pidfile
 BENCH_WORKER_PIDFILE, default .state/run/worker.pid). VmHWM covers each process's whole life, so the
 worker should be fresh for the figure to be about this import alone; `make bench` starts it.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import http.client
+import io
 import json
 import os
 import random
@@ -40,7 +43,7 @@ from bench import common  # noqa: E402
 
 ID = "B6"
 WHAT = "Background grade file, subject_grades CSV"
-TARGET_RATIO = 0.1
+TARGET_RATIO = 0.6
 TARGET_RSS_MB = 300.0
 SEED = 6
 SUBJECTS = 10
@@ -69,15 +72,48 @@ def generate(rows: int) -> Path:
     return path
 
 
-def floor_rows_per_second(path: Path, repeats: int = 3) -> float:
-    """The csv module reading the file, and nothing else: the best of a few passes."""
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        with path.open(newline="", encoding="utf-8") as handle:
-            count = sum(1 for _ in csv.reader(handle)) - 1
-        best = min(best, time.perf_counter() - started)
-    return count / best
+FLOOR_TABLE = "bench_b6_floor"
+
+
+def floor_rows_per_second(subject_prefix: str, repeats: int = 2) -> tuple[float, int]:
+    """PostgreSQL's own COPY of the rows the import stored, already in COPY's text format, into an empty copy
+    of the course-grade table (same columns, indexes, checks and foreign keys): the cost of getting these
+    rows into that table that no code of ours can avoid. The best of `repeats` passes, each into an empty
+    table. Returns (rows/s, rows)."""
+    common.django_setup()
+    from django.db import connection
+
+    from core.accounts.models import Subject, User
+    from core.gradebook.models import SubjectGrade
+
+    table = SubjectGrade._meta.db_table
+    ids = list(Subject.objects.filter(name__startswith=subject_prefix).values_list("id", flat=True))
+    columns = "student_id, subject_id, grade, updated_at"
+    with connection.cursor() as cursor:
+        buffer = io.StringIO()
+        with cursor.copy(f"COPY (SELECT {columns} FROM {table} WHERE subject_id = ANY(%s)) TO STDOUT", [ids]) as copy:
+            for chunk in copy:
+                buffer.write(bytes(chunk).decode())
+        text = buffer.getvalue().encode()
+        rows = text.count(b"\n")
+        cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+        cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (LIKE {table} INCLUDING ALL)")
+        cursor.execute(
+            f"ALTER TABLE {FLOOR_TABLE} ADD FOREIGN KEY (student_id) REFERENCES {User._meta.db_table} (id), "
+            f"ADD FOREIGN KEY (subject_id) REFERENCES {Subject._meta.db_table} (id)"
+        )
+        best = float("inf")
+        try:
+            for _ in range(repeats):
+                cursor.execute(f"TRUNCATE {FLOOR_TABLE}")
+                started = time.perf_counter()
+                with cursor.copy(f"COPY {FLOOR_TABLE} ({columns}) FROM STDIN") as copy:
+                    for start in range(0, len(text), 1 << 20):
+                        copy.write(text[start : start + (1 << 20)])
+                best = min(best, time.perf_counter() - started)
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+    return rows / best, rows
 
 
 def _multipart(path: Path) -> tuple[bytes, bytes, str]:
@@ -197,7 +233,6 @@ def run() -> dict[str, Any]:
             raise RuntimeError(f"warm-up import {warm['status']}: {warm['errors'][:3]}")
     _reset_grades()
 
-    floor = floor_rows_per_second(path)
     started = time.perf_counter()
     job = submit(target, path, token)
     stored = time.perf_counter() - started
@@ -207,6 +242,9 @@ def run() -> dict[str, Any]:
         raise RuntimeError(
             f"import {job['status']}: processed {job['processed']} of {rows}, errors {job['errors'][:3]}"
         )
+    floor, floor_rows = floor_rows_per_second(SUBJECT_PREFIX)
+    if floor_rows != rows:
+        raise RuntimeError(f"the floor copied {floor_rows} rows, the import stored {rows}")
     figure = rows / elapsed
     ratio = figure / floor
     rss, rss_source = worker_peak_rss_mb(pidfile)
@@ -217,7 +255,7 @@ def run() -> dict[str, Any]:
         "figure": round(figure, 1),
         "figure_unit": "rows/s, POST start to job done",
         "floor": round(floor, 1),
-        "floor_unit": "rows/s, csv.reader over the same file",
+        "floor_unit": "rows/s, PostgreSQL COPY of the same rows into an empty copy of the table",
         "ratio": round(ratio, 4),
         "target": f"ratio >= {TARGET_RATIO}, worker peak RSS <= {TARGET_RSS_MB:.0f} MB",
         "met": met,

@@ -5,7 +5,11 @@ from django.db import models
 class SubjectGrade(models.Model):
     """A student's overall grade in a subject, 0 to 100. One per (student, subject); last write wins."""
 
-    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subject_grades")
+    # No index of its own: the unique (student, subject) index starts with the student and serves every
+    # lookup by student, so a second index would only slow each write (B6).
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subject_grades", db_index=False
+    )
     subject = models.ForeignKey("accounts.Subject", on_delete=models.CASCADE, related_name="grades")
     grade = models.PositiveSmallIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
