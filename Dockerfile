@@ -17,10 +17,11 @@ RUN pip install -r requirements.txt
 COPY . .
 
 # Static files at build time. The production settings refuse weak secrets,
-# so give them throwaway ones that exist only in this RUN step.
+# so give them throwaway ones that exist only in this RUN step (and no file
+# store, whose keys only exist at run time).
 RUN SECRET_KEY="build-$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
     JWT_SIGNING_KEY="build-$(python -c 'import secrets; print(secrets.token_urlsafe(48))')" \
-    DJANGO_SETTINGS_MODULE=core.settings.production \
+    DJANGO_SETTINGS_MODULE=core.settings.production FILE_STORAGE=local \
     python manage.py collectstatic --noinput
 
 # A non-root user with a home (gunicorn keeps its control socket in ~/.gunicorn);

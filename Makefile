@@ -3,10 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 SERVICES := scripts/services.sh
+# Runs a command with the stack's secrets (.state/secrets.env, generated once, never committed) in its environment.
+SECRETS := scripts/secrets.sh
 STAMP := .venv/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-s3.txt | sha1sum | cut -c1-12)
 
-# make up: the production-like stack (Cassandra answers, S3 files, gunicorn x N behind Nginx).
-UP_ENV := ANSWER_STORE=cassandra FILE_STORAGE=s3 DEBUG=false
+# make up: the production-like stack (Cassandra answers, S3 files, gunicorn x N behind Nginx) on the production
+# settings. It serves plain HTTP on loopback, so HTTPS redirects are off; everything else stays hardened.
+UP_ENV := DJANGO_SETTINGS_MODULE=core.settings.production SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT:-false} \
+	ANSWER_STORE=cassandra FILE_STORAGE=s3 DEBUG=false
 # make run: embedded defaults (answers in PostgreSQL, files on local disk, the dev server).
 RUN_ENV := ANSWER_STORE=postgres FILE_STORAGE=local DEBUG=true
 
@@ -26,20 +30,23 @@ venv: $(STAMP) ## Create the virtualenv with pinned packages
 
 .PHONY: run
 run: venv ## Everything on embedded defaults, with demo data, on http://127.0.0.1:8000
+	@$(SECRETS)
 	$(SERVICES) start postgres redis
-	$(RUN_ENV) $(PY) manage.py migrate --noinput
-	$(RUN_ENV) $(PY) manage.py demo_data
+	$(RUN_ENV) $(SECRETS) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(SECRETS) $(PY) manage.py demo_data
 	$(RUN_ENV) $(SERVICES) start worker
 	@echo "Dev server on http://127.0.0.1:8000 (API docs at /api/docs/, admin at /admin/). Ctrl-C stops it; 'make down' stops the rest."
-	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+	$(RUN_ENV) $(SECRETS) $(PY) manage.py runserver 127.0.0.1:8000
 
 .PHONY: up
 up: venv ## The production-like stack in the background, behind Nginx on http://127.0.0.1:8080
+	@$(SECRETS)
 	$(SERVICES) start postgres redis cassandra s3
-	$(UP_ENV) $(PY) manage.py migrate --noinput
-	$(UP_ENV) $(PY) manage.py cassandra_sync
-	$(UP_ENV) $(PY) manage.py collectstatic --noinput -v0
-	$(UP_ENV) ADMIN_EMAIL=$${ADMIN_EMAIL:-admin@example.com} ADMIN_PASSWORD=$${ADMIN_PASSWORD:-change-me-admin-password} $(PY) manage.py ensure_admin
+	$(UP_ENV) $(SECRETS) $(PY) manage.py migrate --noinput
+	$(UP_ENV) $(SECRETS) $(PY) manage.py cassandra_sync
+	$(UP_ENV) $(SECRETS) $(PY) manage.py collectstatic --noinput -v0
+	$(UP_ENV) ADMIN_EMAIL=$${ADMIN_EMAIL:-admin@example.com} ADMIN_PASSWORD="$${ADMIN_PASSWORD:-$$($(SECRETS) --get ADMIN_PASSWORD)}" \
+		$(SECRETS) $(PY) manage.py ensure_admin
 	$(UP_ENV) $(SERVICES) start web worker beat nginx
 	@$(PY) scripts/wait_http.py http://127.0.0.1:$${NGINX_PORT:-8080}/health 60
 
@@ -50,7 +57,7 @@ down: ## Stop everything that make up or make run started
 .PHONY: test
 test: venv ## Start the real servers and run every test
 	$(SERVICES) start postgres redis cassandra s3
-	ANSWER_STORE=cassandra $(PY) manage.py test --noinput --parallel 1
+	DJANGO_SETTINGS_MODULE=core.settings.test ANSWER_STORE=cassandra $(SECRETS) $(PY) manage.py test --noinput --parallel 1
 
 .PHONY: lint
 lint: venv ## ruff, the ruff format check, and import-linter's layer contracts
@@ -64,7 +71,7 @@ types: venv ## mypy with django-stubs over the services and cassandra_orm
 
 .PHONY: bench
 bench: up ## The benchmarks of BENCHMARKS.md, each against its floor
-	$(UP_ENV) $(PY) bench/run.py
+	$(UP_ENV) $(SECRETS) $(PY) bench/run.py
 
 # One client address logs every student in, so a stack started by `make load` lifts the per-client login
 # throttle (a stack already running keeps its own setting). LOAD_ARGS passes options, e.g. LOAD_ARGS="--students 200".
@@ -72,13 +79,13 @@ bench: up ## The benchmarks of BENCHMARKS.md, each against its floor
 # then every acknowledged save is read back. DRILLS_ARGS passes options, e.g. DRILLS_ARGS="--only redis".
 .PHONY: drills
 drills: up ## Failure drills: kill -9 web, stop Cassandra, freeze PostgreSQL, kill -9 the worker mid-grade, restart Redis
-	$(UP_ENV) $(PY) -m drills.run $(DRILLS_ARGS)
+	$(UP_ENV) $(SECRETS) $(PY) -m drills.run $(DRILLS_ARGS)
 
 .PHONY: drills-ci
 drills-ci: up ## The reduced failure drills for CI (web, Cassandra, Redis; smaller loads; about 2 minutes)
-	$(UP_ENV) $(PY) -m drills.run --ci $(DRILLS_ARGS)
+	$(UP_ENV) $(SECRETS) $(PY) -m drills.run --ci $(DRILLS_ARGS)
 
 .PHONY: load
 load: export LOGIN_RATE_PER_CLIENT ?= 100000/min
 load: up ## Load test: 500 students log in and save answers for 60 s; fails if an acknowledged save is lost
-	$(UP_ENV) $(PY) test_traffic.py $(LOAD_ARGS)
+	$(UP_ENV) $(SECRETS) $(PY) test_traffic.py $(LOAD_ARGS)

@@ -34,8 +34,18 @@ NGINX_PORT="${NGINX_PORT:-8080}"
 WEB_BASE_PORT="${WEB_BASE_PORT:-8001}"
 WEB_INSTANCES="${WEB_INSTANCES:-2}"
 
-S3_ACCESS_KEY="${S3_ACCESS_KEY:-exams-access}"
-S3_SECRET_KEY="${S3_SECRET_KEY:-exams-secret-key-for-local-only}"
+# Secrets (scripts/secrets.sh): generated once into $STATE_DIR/secrets.env on the first start; the app's
+# are exported for web, worker and beat. A variable set in the environment wins over the file.
+# shellcheck source=scripts/secrets.sh
+source "$REPO/scripts/secrets.sh"
+case ${1:-} in start | restart) secrets_ensure ;; esac
+secrets_load
+# The app's file-store identity may only read, write, list and tag objects of its bucket; the admin
+# identity creates the bucket and is never given to the app.
+S3_ACCESS_KEY="${S3_ACCESS_KEY:-}"
+S3_SECRET_KEY="${S3_SECRET_KEY:-}"
+S3_ADMIN_ACCESS_KEY="${S3_ADMIN_ACCESS_KEY:-$(secrets_get S3_ADMIN_ACCESS_KEY)}" # not exported
+S3_ADMIN_SECRET_KEY="${S3_ADMIN_SECRET_KEY:-$(secrets_get S3_ADMIN_SECRET_KEY)}"
 S3_BUCKET="${S3_BUCKET:-exams}"
 # SeaweedFS `weed mini` internal ports, moved off their defaults
 # (9333/9340/8888, admin 23646, gRPC = port+10000, iceberg 8181, lance 9101).
@@ -701,8 +711,8 @@ s3_probe() {
     grep -qiE '^(server: seaweedfs|x-amz-request-id:|content-type: application/xml)' <<<"$h"
 }
 
-s3_ensure_bucket() { # [max seconds]
-    S3_ACCESS_KEY=$S3_ACCESS_KEY S3_SECRET_KEY=$S3_SECRET_KEY S3_BUCKET=$S3_BUCKET \
+s3_ensure_bucket() { # [max seconds]; as the admin identity: the app's may not create buckets
+    S3_ADMIN_ACCESS_KEY=$S3_ADMIN_ACCESS_KEY S3_ADMIN_SECRET_KEY=$S3_ADMIN_SECRET_KEY S3_BUCKET=$S3_BUCKET \
         timeout "${1:-20}" "$PY" - "$S3_PORT" <<'EOF'
 import os, sys
 import boto3
@@ -710,7 +720,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 s3 = boto3.client(
     "s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}", region_name="us-east-1",
-    aws_access_key_id=os.environ["S3_ACCESS_KEY"], aws_secret_access_key=os.environ["S3_SECRET_KEY"],
+    aws_access_key_id=os.environ["S3_ADMIN_ACCESS_KEY"], aws_secret_access_key=os.environ["S3_ADMIN_SECRET_KEY"],
     config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
                   connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}))
 bucket = os.environ["S3_BUCKET"]
@@ -733,6 +743,8 @@ start_s3() {
     local weed
     weed=$(weed_bin)
     mkdir -p "$S3_DIR/data"
+    [[ -n $S3_ACCESS_KEY && -n $S3_SECRET_KEY && -n $S3_ADMIN_ACCESS_KEY && -n $S3_ADMIN_SECRET_KEY ]] ||
+        die "s3: the file-store keys are missing (scripts/secrets.sh generates them)"
     umask_old=$(umask)
     umask 077
     cat >"$S3_DIR/s3.json" <<EOF
@@ -741,7 +753,12 @@ start_s3() {
     {
       "name": "exams",
       "credentials": [{"accessKey": "$S3_ACCESS_KEY", "secretKey": "$S3_SECRET_KEY"}],
-      "actions": ["Admin", "Read", "Write", "List", "Tagging"]
+      "actions": ["Read:$S3_BUCKET", "Write:$S3_BUCKET", "List:$S3_BUCKET", "Tagging:$S3_BUCKET"]
+    },
+    {
+      "name": "admin",
+      "credentials": [{"accessKey": "$S3_ADMIN_ACCESS_KEY", "secretKey": "$S3_ADMIN_SECRET_KEY"}],
+      "actions": ["Admin"]
     }
   ]
 }

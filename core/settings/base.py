@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- core -----------------------------------------------------------------------------------
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+# Empty counts as unset. The dev-only fallbacks serve DEBUG sessions only (see "no development key" below).
+SECRET_KEY = env.str("SECRET_KEY", default="") or "dev-only-insecure-secret-key-change-me"
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -165,13 +167,26 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="dev-only-insecure-jwt-signing-key-change-me"),
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or "dev-only-insecure-jwt-signing-key-change-me",
     "AUDIENCE": env.str("JWT_AUDIENCE", default="exams-api"),
     "ISSUER": env.str("JWT_ISSUER", default="exams-platform"),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_CLAIM": "user_id",
     "TOKEN_OBTAIN_SERIALIZER": "core.accounts.tokens.LoginSerializer",
 }
+
+# --- no development key outside development --------------------------------------------------
+# The `dev-only-` defaults above let DEBUG sessions start without a `.env`; nothing else may serve with
+# them (wsgi, asgi, celery and manage.py all load these settings). `make up` and `make run` take real keys
+# from .state/secrets.env (scripts/secrets.sh); tests use core.settings.test; production.py checks more.
+DEV_KEY_PREFIX = "dev-only-"
+if not DEBUG:
+    for _name, _value in (("SECRET_KEY", SECRET_KEY), ("JWT_SIGNING_KEY", SIMPLE_JWT["SIGNING_KEY"])):
+        if not _value or _value.startswith(DEV_KEY_PREFIX):
+            raise ImproperlyConfigured(
+                f"{_name} is unset or a development value while DEBUG is off. Set a random {_name} (make up and "
+                "make run keep one in .state/secrets.env: run commands through scripts/secrets.sh), or DEBUG=true."
+            )
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Exams platform API",
@@ -208,8 +223,9 @@ S3 = {
     "ENDPOINT_URL": env.str("S3_ENDPOINT_URL", default="http://127.0.0.1:58333"),
     # Presigned URLs sign the Host header, so they are made for the address clients use.
     "PUBLIC_ENDPOINT_URL": env.str("S3_PUBLIC_ENDPOINT_URL", default="http://127.0.0.1:58333"),
-    "ACCESS_KEY": env.str("S3_ACCESS_KEY", default="exams-access"),
-    "SECRET_KEY": env.str("S3_SECRET_KEY", default="exams-secret-key-for-local-only"),
+    # Local development fallbacks, which production refuses; make up and make test use generated keys.
+    "ACCESS_KEY": env.str("S3_ACCESS_KEY", default="") or "exams-access",
+    "SECRET_KEY": env.str("S3_SECRET_KEY", default="") or "exams-secret-key-for-local-only",
     "BUCKET": env.str("S3_BUCKET", default="exams"),
     "REGION": env.str("S3_REGION", default="us-east-1"),
 }

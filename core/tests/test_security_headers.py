@@ -25,6 +25,8 @@ UNLISTED = "https://evil.example.test"
 STRONG_SECRETS = {
     "SECRET_KEY": "q8Zr-3vLp_W1nYt6Kc0sJ2mXa9Ue4Hb7Gd5Fi-" * 2,
     "JWT_SIGNING_KEY": "u3Nw8Rq1Ze6Ty0Lo5Pa2" * 2,
+    "S3_ACCESS_KEY": "K7QW2M9XR4TZ8LPA3VNB",
+    "S3_SECRET_KEY": "Zt5-pQ8wLx2Nc7Rb4Ye1Uk9Hs6Jd3Fg0Ma",
 }
 
 

@@ -66,3 +66,24 @@ class ComposeTopologyTests(SimpleTestCase):
             self.assertEqual(environment["ANSWER_STORE"], "cassandra")
             self.assertIn("@postgres:5432/", environment["DATABASE_URL"])
             self.assertEqual(environment["CASSANDRA_HOSTS"], "cassandra")
+
+    def test_compose_ships_no_secret_and_scopes_the_apps_file_store_identity(self) -> None:
+        """Production refuses the old defaults; compose must require the keys, never supply them."""
+        app_env = self.services["web"]["environment"]
+        for name in ("S3_ACCESS_KEY", "S3_SECRET_KEY"):
+            self.assertRegex(app_env[name], r"^\$\{" + name + r":\?", name)
+            self.assertRegex(self.services["seaweedfs"]["environment"][name], r"^\$\{" + name + r":\?", name)
+        seaweed = " ".join(self.services["seaweedfs"]["command"])
+        self.assertIn('"actions":["Read:%s","Write:%s","List:%s","Tagging:%s"]', seaweed)
+        self.assertNotIn("Admin", seaweed)
+        self.assertNotIn("exams-secret-key-for-local-only", (ROOT / "docker-compose.yml").read_text())
+
+    def test_env_example_has_no_usable_secret(self) -> None:
+        values = dict(
+            line.split("=", 1)
+            for line in (ROOT / ".env.example").read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        for name in ("SECRET_KEY", "JWT_SIGNING_KEY", "S3_ACCESS_KEY", "S3_SECRET_KEY", "ADMIN_PASSWORD"):
+            self.assertEqual(values[name], "", name)
+        self.assertIn("S3_ADMIN_ACCESS_KEY", values)

@@ -89,11 +89,15 @@ class ProductionSettingsTests(TestCase):
     def test_production_refuses_to_start_without_a_real_secret(self) -> None:
         result = self.run_check()
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("SECRET_KEY must be set", result.stderr)
+        # base.py refuses first (no key and DEBUG off); core/common/tests/test_secrets.py tests each refusal
+        self.assertIn("ImproperlyConfigured: SECRET_KEY is unset or a development value", result.stderr)
 
     def test_check_deploy_is_clean_with_real_secrets(self) -> None:
         result = self.run_check(
-            SECRET_KEY="q8Zr-3vLp_W1nYt6Kc0sJ2mXa9Ue4Hb7Gd5Fi-" * 2, JWT_SIGNING_KEY="u3Nw8Rq1Ze6Ty0Lo5Pa2" * 2
+            SECRET_KEY="q8Zr-3vLp_W1nYt6Kc0sJ2mXa9Ue4Hb7Gd5Fi-" * 2,
+            JWT_SIGNING_KEY="u3Nw8Rq1Ze6Ty0Lo5Pa2" * 2,
+            S3_ACCESS_KEY="K7QW2M9XR4TZ8LPA3VNB",
+            S3_SECRET_KEY="Zt5-pQ8wLx2Nc7Rb4Ye1Uk9Hs6Jd3Fg0Ma",
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn("no issues", result.stdout)

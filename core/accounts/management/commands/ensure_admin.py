@@ -11,9 +11,16 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         email = os.environ.get("ADMIN_EMAIL", "").strip().lower()
         password = os.environ.get("ADMIN_PASSWORD", "")
-        if not email or not password:
-            raise CommandError("Set ADMIN_EMAIL and ADMIN_PASSWORD.")
+        if not email:
+            raise CommandError("Set ADMIN_EMAIL.")
         admin = User.objects.filter(email__iexact=email).first()
+        if not password:
+            # make up passes ADMIN_PASSWORD from the environment or .state/secrets.env; without either, an
+            # existing admin keeps the password it has.
+            if admin is None:
+                raise CommandError("Set ADMIN_PASSWORD (or let scripts/secrets.sh generate one).")
+            self.stdout.write(f"Admin {email} is ready (password unchanged)")
+            return
         if admin is None:
             User.objects.create_superuser(email, password, full_name="Administrator")
             self.stdout.write(f"Created admin {email}")
