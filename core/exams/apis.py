@@ -28,7 +28,7 @@ from core.common.parsers import BoundedJSONParser
 from core.common.permissions import STUDENT, IsDoctorOrAdmin, IsPerson, IsStudent
 from core.exams import selectors, services
 from core.exams.models import Exam, Question
-from core.exams.schema import ExamKindField, ExamStatusField
+from core.exams.schema import ExamKindField, ExamReviewField, ExamStatusField, QuestionScoringField
 
 # The stateless JWT check is the same bearer scheme as the default one, only without the user query.
 set_override(JWTStatelessUserAuthentication, "suppress_collision_warning", True)
@@ -65,6 +65,7 @@ class StudentQuestionSerializer(serializers.Serializer):
 
 class DoctorQuestionSerializer(StudentQuestionSerializer):
     position = serializers.IntegerField()
+    scoring = QuestionScoringField()
     choices = DoctorChoiceSerializer(many=True, source="choices.all")
 
 
@@ -101,13 +102,29 @@ class StudentExamDetailSerializer(StudentExamSerializer):
     @extend_schema_field(StudentQuestionSerializer(many=True))
     def get_questions(self, exam: Exam) -> list[dict[str, Any]]:
         # Nobody reads the questions before the window opens; within it, the contract shows them.
-        if selectors.attempt_of(exam=exam) is None and not exam.is_open_at(timezone.now()):
+        attempt = selectors.attempt_of(exam=exam)
+        if attempt is None and not exam.is_open_at(timezone.now()):
             return []
-        return StudentQuestionSerializer(exam.questions.all(), many=True).data  # type: ignore[return-value]
+        questions = cast(list[dict[str, Any]], StudentQuestionSerializer(exam.questions.all(), many=True).data)
+        if attempt is None:
+            return questions
+        # Once started: only the attempt's questions, in its order, each with its choices in its order.
+        by_id = {question["id"]: question for question in questions}
+        given = []
+        for question_id in attempt.questions_given(list(by_id)):
+            question = by_id[question_id]
+            choices = {choice["id"]: choice for choice in question["choices"]}
+            question["choices"] = [choices[c] for c in attempt.choices_in_order(question_id, list(choices))]
+            given.append(question)
+        return given
 
 
 class DoctorExamSerializer(_ExamBaseSerializer):
     results_released = serializers.BooleanField()
+    shuffle_questions = serializers.BooleanField()
+    shuffle_choices = serializers.BooleanField()
+    questions_per_attempt = serializers.IntegerField(allow_null=True)
+    review = ExamReviewField()
     owner = serializers.CharField(source="owner.email", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -150,6 +167,12 @@ class QuestionInputSerializer(serializers.Serializer):
     id = serializers.IntegerField(required=False, help_text="PATCH only: the question to correct.")
     text = serializers.CharField()
     points = serializers.IntegerField(min_value=0, max_value=1000, default=1)
+    scoring = QuestionScoringField(
+        required=False,
+        help_text="all_or_nothing (the default for a new question): the points when the chosen set equals the "
+        "correct set, else 0. partial: points x max(0, right picks - wrong picks) / number of correct choices. "
+        "Left out in a PATCH, a question keeps its scoring.",
+    )
     choices = ChoiceInputSerializer(many=True)
 
 
@@ -169,6 +192,23 @@ class ExamInputSerializer(serializers.Serializer):
     duration_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
     grace_seconds = serializers.IntegerField(min_value=0, max_value=3600, required=False)
     questions = QuestionInputSerializer(many=True, required=False, max_length=500)  # type: ignore[call-arg]
+    shuffle_questions = serializers.BooleanField(
+        required=False, help_text="Each attempt sees the questions in its own order (default false)."
+    )
+    shuffle_choices = serializers.BooleanField(
+        required=False, help_text="Each attempt sees each question's choices in its own order (default false)."
+    )
+    questions_per_attempt = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="N: each attempt is given N questions drawn at random (1 to the number of questions, else "
+        "422); null (the default): every question. Cannot change once an attempt exists (409 draw_locked).",
+    )
+    review = ExamReviewField(
+        required=False,
+        help_text='What a student may see once results are released: "none" (/result is 404), "score" (the '
+        'default: /result), or "answers" (/result and /review).',
+    )
 
 
 class ExamPatchSerializer(ExamInputSerializer):

@@ -4,7 +4,8 @@ Two entries per save, fetched with one `get_many`:
 - the exam's key (question ids -> choice ids and the single-answer flag, status, grace, level), versioned by
   the exam's `updated_at`, dropped whenever the exam, a question or a choice changes (services and the
   receivers in `receivers.py`, so admin edits count too);
-- the attempt's window (started_at, deadline, finished_at) of one (exam, student), written at start and finish.
+- the attempt's window (started_at, deadline, finished_at, the ids of the questions it was given) of one
+  (exam, student), written at start and finish.
 A miss falls back to PostgreSQL and refills. A cache that is down is treated as a miss, never as an error.
 
 The hot read skips Django's cache API (its RedisCache builds a new client object on every call, which costs
@@ -38,7 +39,7 @@ from core.exams.models import Attempt, Choice, Exam
 logger = logging.getLogger(__name__)
 
 # Bump when the cached shapes change, so that old entries are never read as new ones.
-SCHEMA = 1
+SCHEMA = 2
 EXAM_KEY_TTL_SECONDS = 60 * 60
 # Longer than any sensible exam; after it, one query refills the entry.
 ATTEMPT_TTL_SECONDS = 12 * 60 * 60
@@ -61,6 +62,11 @@ class AttemptWindow:
     started_at: datetime
     deadline: datetime
     finished_at: datetime | None
+    # The questions this attempt was given (Attempt.question_order); None: every question of the exam.
+    question_ids: frozenset[int] | None = None
+
+    def was_given(self, question_id: int) -> bool:
+        return self.question_ids is None or question_id in self.question_ids
 
 
 def exam_key_name(exam_id: int) -> str:
@@ -100,7 +106,10 @@ def exam_key_build(*, exam_id: int) -> ExamKey | None:
 
 
 def _window_of(attempt: Attempt) -> AttemptWindow:
-    return AttemptWindow(started_at=attempt.started_at, deadline=attempt.deadline, finished_at=attempt.finished_at)
+    given = None if attempt.question_order is None else frozenset(attempt.question_order)
+    return AttemptWindow(
+        started_at=attempt.started_at, deadline=attempt.deadline, finished_at=attempt.finished_at, question_ids=given
+    )
 
 
 def attempt_window_remember(*, attempt: Attempt) -> AttemptWindow:

@@ -24,6 +24,11 @@ class QuestionsLocked(Conflict):
     detail = "Students have started this exam: questions and choices can be corrected but not added or removed."
 
 
+class DrawLocked(Conflict):
+    code = "draw_locked"
+    detail = "Students have started this exam: the number of questions per attempt cannot change."
+
+
 class AttemptNotStarted(Conflict):
     code, detail = "attempt_not_started", "Start the exam (POST /api/exams/{id}/attempt) before saving answers."
 

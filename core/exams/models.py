@@ -18,6 +18,11 @@ class Exam(models.Model):
         CLOSED = "closed", "Closed"
         GRADED = "graded", "Graded"
 
+    class Review(models.TextChoices):
+        NONE = "none", "Nothing beyond the exam being graded"
+        SCORE = "score", "The score"
+        ANSWERS = "answers", "The score and the answers"
+
     # Status only moves forward, in this order.
     STATUS_ORDER = (Status.DRAFT, Status.PUBLISHED, Status.CLOSED, Status.GRADED)
 
@@ -36,6 +41,12 @@ class Exam(models.Model):
     grace_seconds = models.PositiveIntegerField(default=30)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
     results_released = models.BooleanField(default=False)
+    # Per attempt, fixed when it starts (Attempt.question_order and choice_order).
+    shuffle_questions = models.BooleanField(default=False)
+    shuffle_choices = models.BooleanField(default=False)
+    questions_per_attempt = models.PositiveIntegerField(null=True, blank=True)
+    # What a student may see once results are released.
+    review = models.CharField(max_length=10, choices=Review.choices, default=Review.SCORE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -54,11 +65,18 @@ class Exam(models.Model):
 
 
 class Question(models.Model):
+    class Scoring(models.TextChoices):
+        # The points when the chosen set equals the correct set, else 0.
+        ALL_OR_NOTHING = "all_or_nothing", "All or nothing"
+        # points x max(0, right picks - wrong picks) / number of correct choices.
+        PARTIAL = "partial", "Partial credit"
+
     exam = models.ForeignKey(Exam, on_delete=models.CASCADE, related_name="questions")
     text = models.TextField()
     image = models.ImageField(upload_to="questions/", null=True, blank=True)
     points = models.PositiveIntegerField(default=1)
     position = models.PositiveIntegerField(default=0)
+    scoring = models.CharField(max_length=20, choices=Scoring.choices, default=Scoring.ALL_OR_NOTHING)
 
     class Meta:
         ordering = ["position", "id"]
@@ -88,6 +106,12 @@ class Attempt(models.Model):
     started_at = models.DateTimeField()
     deadline = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The ids of the questions this attempt was given, in its order, fixed at start; null for an attempt
+    # started before orders were stored, which was given every question in the exam's order.
+    question_order = models.JSONField(null=True, blank=True)
+    # Question id (as a string: JSON keys) -> that question's choice ids in this attempt's order; a question
+    # missing here shows its choices in the exam's order.
+    choice_order = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["started_at", "id"]
@@ -100,3 +124,18 @@ class Attempt(models.Model):
     def deadline_for(*, exam: Exam, started_at: datetime) -> datetime:
         deadline = started_at + timedelta(minutes=exam.duration_minutes)
         return min(deadline, exam.closes_at) if exam.closes_at else deadline
+
+    def questions_given(self, exam_order: list[int]) -> list[int]:
+        """This attempt's question ids in its order, from the exam's question ids in the exam's order."""
+        if self.question_order is None:
+            return list(exam_order)
+        known = set(exam_order)
+        return [question_id for question_id in self.question_order if question_id in known]
+
+    def choices_in_order(self, question_id: int, choice_ids: list[int]) -> list[int]:
+        """A question's choice ids (in the exam's order) in this attempt's order."""
+        order = (self.choice_order or {}).get(str(question_id))
+        if not order:
+            return list(choice_ids)
+        rank = {choice_id: index for index, choice_id in enumerate(order)}
+        return sorted(choice_ids, key=lambda choice_id: rank.get(choice_id, len(rank)))

@@ -10,7 +10,7 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
-from core.exams.models import Exam
+from core.exams.models import Exam, Question
 
 
 class _NamedChoiceField(serializers.ChoiceField):
@@ -27,6 +27,14 @@ class ExamStatusField(_NamedChoiceField):
 
 class ExamKindField(_NamedChoiceField):
     component_name, choices_class = "ExamKind", Exam.Kind
+
+
+class ExamReviewField(_NamedChoiceField):
+    component_name, choices_class = "ExamReview", Exam.Review
+
+
+class QuestionScoringField(_NamedChoiceField):
+    component_name, choices_class = "QuestionScoring", Question.Scoring
 
 
 class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):

@@ -30,7 +30,9 @@ def exam_queryset_for(*, user: User) -> QuerySet[Exam]:
         )
         # A degree exists (grading.Degree, reached by its related name) and the results are released.
         has_degree = Exists(Exam.objects.filter(pk=OuterRef("pk"), degrees__student_id=user.id))
-        return exams.annotate(result_available=has_degree & Q(results_released=True))
+        # With review "none" a student sees nothing beyond the exam being graded: no result.
+        released = Q(results_released=True) & ~Q(review=Exam.Review.NONE)
+        return exams.annotate(result_available=has_degree & released)
     return exams.none()
 
 

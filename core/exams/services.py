@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
@@ -11,9 +12,11 @@ from django.db import IntegrityError, transaction
 from core.accounts.models import Role, Subject, User
 from core.accounts.services import level_get_or_create, subject_get_or_create
 from core.answers.store import StoredAnswer, answer_store
+from core.audit.services import audit_record
 from core.common.errors import Conflict
 from core.exams import selectors
 from core.exams.caching import (
+    AttemptWindow,
     ExamKey,
     attempt_window_remember,
     exam_key_invalidate,
@@ -23,6 +26,7 @@ from core.exams.errors import (
     AnswersInvalid,
     AttemptClosed,
     AttemptNotStarted,
+    DrawLocked,
     ExamCodeTaken,
     ExamInvalid,
     ExamNotFound,
@@ -47,6 +51,7 @@ class QuestionIn(TypedDict):
     text: str
     choices: list[ChoiceIn]
     points: NotRequired[int]
+    scoring: NotRequired[str]
     id: NotRequired[int]
 
 
@@ -71,6 +76,21 @@ def _window_check(*, opens_at: datetime | None, closes_at: datetime | None) -> N
         raise ExamInvalid("The exam must close after it opens.", fields={"closes_at": ["Must be after opens_at."]})
 
 
+def _draw_check(*, questions_per_attempt: int | None, question_count: int, kind: str) -> None:
+    """422 unless a draw of N questions per attempt is between 1 and the number of questions."""
+    if questions_per_attempt is None:
+        return
+    if kind != Exam.Kind.ONLINE:
+        raise ExamInvalid(
+            "Only online exams draw questions.", fields={"questions_per_attempt": ["Only for kind online."]}
+        )
+    if not 1 <= questions_per_attempt <= question_count:
+        raise ExamInvalid(
+            f"questions_per_attempt must be between 1 and the number of questions ({question_count}).",
+            fields={"questions_per_attempt": [f"Must be between 1 and {question_count}."]},
+        )
+
+
 def _subject_for(*, name: str, user: User) -> Subject:
     subject = subject_get_or_create(name=name)
     # A doctor who names a subject nobody teaches yet becomes its doctor, so they can see its grades.
@@ -81,7 +101,13 @@ def _subject_for(*, name: str, user: User) -> Subject:
 
 def _questions_create(*, exam: Exam, questions: Sequence[QuestionIn], first_position: int = 0) -> None:
     created = Question.objects.bulk_create(
-        Question(exam=exam, text=q["text"], points=q.get("points", 1), position=first_position + i)
+        Question(
+            exam=exam,
+            text=q["text"],
+            points=q.get("points", 1),
+            scoring=q.get("scoring", Question.Scoring.ALL_OR_NOTHING),
+            position=first_position + i,
+        )
         for i, q in enumerate(questions)
     )
     Choice.objects.bulk_create(
@@ -105,6 +131,10 @@ def exam_create(
     duration_minutes: int = 60,
     grace_seconds: int = 30,
     questions: Sequence[QuestionIn] | None = None,
+    shuffle_questions: bool = False,
+    shuffle_choices: bool = False,
+    questions_per_attempt: int | None = None,
+    review: str = Exam.Review.SCORE,
 ) -> Exam:
     """Create a draft exam owned by `user`, with its questions. Raises ExamCodeTaken (409) and ExamInvalid (422)."""
     _window_check(opens_at=opens_at, closes_at=closes_at)
@@ -112,6 +142,7 @@ def exam_create(
     if questions and kind != Exam.Kind.ONLINE:
         raise ExamInvalid("Only online exams have questions.", fields={"questions": ["Only for kind online."]})
     _questions_check(questions)
+    _draw_check(questions_per_attempt=questions_per_attempt, question_count=len(questions), kind=kind)
     if Exam.objects.filter(code=code).exists():
         raise ExamCodeTaken(f"An exam with the code {code!r} already exists.")
     try:
@@ -128,6 +159,10 @@ def exam_create(
                 duration_minutes=duration_minutes,
                 grace_seconds=grace_seconds,
                 status=Exam.Status.DRAFT,
+                shuffle_questions=shuffle_questions,
+                shuffle_choices=shuffle_choices,
+                questions_per_attempt=questions_per_attempt,
+                review=review,
             )
     except IntegrityError as exc:  # a concurrent create took the code
         raise ExamCodeTaken(f"An exam with the code {code!r} already exists.") from exc
@@ -151,10 +186,11 @@ def _status_check(*, current: str, new: str) -> None:
         raise StatusNotForward(f"The status cannot go back from {current} to {new}.")
 
 
-def _questions_replace(*, exam: Exam, questions: Sequence[QuestionIn], locked: bool) -> None:
+def _questions_replace(*, exam: Exam, questions: Sequence[QuestionIn], locked: bool) -> list[dict[str, Any]]:
     """Make the exam's questions exactly `questions`: items with an `id` correct that question (and choices
     with an `id` correct that choice), items without one are added, and the ones left out are removed.
-    When `locked` (an attempt exists), adding or removing is a QuestionsLocked (409)."""
+    When `locked` (an attempt exists), adding or removing is a QuestionsLocked (409). Returns the key
+    corrections of kept questions (which choices are correct, scoring or points changed), for the audit."""
     current = {q.id: q for q in exam.questions.prefetch_related("choices")}
     fields: dict[str, list[str]] = {}
     seen: set[int] = set()
@@ -191,6 +227,7 @@ def _questions_replace(*, exam: Exam, questions: Sequence[QuestionIn], locked: b
         if added or removed:
             raise QuestionsLocked()
 
+    corrections: list[dict[str, Any]] = []
     kept_questions: list[Question] = []
     new_questions: list[tuple[int, QuestionIn]] = []
     kept_choices: list[Choice] = []
@@ -201,7 +238,9 @@ def _questions_replace(*, exam: Exam, questions: Sequence[QuestionIn], locked: b
             new_questions.append((position, q))
             continue
         question = current[q["id"]]
+        was = (question.points, question.scoring, {c.id for c in question.choices.all() if c.is_correct})
         question.text, question.points, question.position = q["text"], q.get("points", question.points), position
+        question.scoring = q.get("scoring", question.scoring)
         kept_questions.append(question)
         own_choices = {c.id: c for c in question.choices.all()}
         keep_ids = set()
@@ -214,17 +253,44 @@ def _questions_replace(*, exam: Exam, questions: Sequence[QuestionIn], locked: b
                 kept_choices.append(choice)
                 keep_ids.add(choice.id)
         drop_choices.extend(set(own_choices) - keep_ids)
+        now_correct = {c["id"] for c in q["choices"] if c.get("id") is not None and c["is_correct"]}
+        if was != (question.points, question.scoring, now_correct) or any(
+            c.get("id") is None and c["is_correct"] for c in q["choices"]
+        ):
+            corrections.append(
+                {
+                    "question": question.id,
+                    "before": {"points": was[0], "scoring": was[1], "correct_choices": sorted(was[2])},
+                    "after": {"points": question.points, "scoring": question.scoring, "correct_choices": None},
+                }
+            )
 
     Question.objects.filter(pk__in=set(current) - seen).delete()
     Choice.objects.filter(pk__in=drop_choices).delete()
-    Question.objects.bulk_update(kept_questions, ["text", "points", "position"])
+    Question.objects.bulk_update(kept_questions, ["text", "points", "scoring", "position"])
     Choice.objects.bulk_update(kept_choices, ["text", "is_correct", "position"])
     Choice.objects.bulk_create(new_choices)
     for position, q in new_questions:
         _questions_create(exam=exam, questions=[q], first_position=position)
+    if corrections:  # the correct choices after, new choices included
+        corrected = {c["question"]: c for c in corrections}
+        rows = Choice.objects.filter(question_id__in=corrected, is_correct=True).values_list("question_id", "id")
+        for correction in corrections:
+            correction["after"]["correct_choices"] = sorted(cid for qid, cid in rows if qid == correction["question"])
+    return corrections
 
 
-_PLAIN_FIELDS = ("title", "opens_at", "closes_at", "duration_minutes", "grace_seconds", "results_released")
+_PLAIN_FIELDS = (
+    "title",
+    "opens_at",
+    "closes_at",
+    "duration_minutes",
+    "grace_seconds",
+    "results_released",
+    "shuffle_questions",
+    "shuffle_choices",
+    "review",
+)
 
 
 @transaction.atomic
@@ -233,6 +299,7 @@ def exam_update(*, user: User, exam_id: int, changes: dict[str, Any]) -> Exam:
     once an attempt exists, questions and choices may be corrected but not added or removed."""
     exam = _exam_for_update(user=user, exam_id=exam_id)
     has_attempts = exam.attempts.exists()
+    corrections: list[dict[str, Any]] = []
     for name in _PLAIN_FIELDS:
         if name in changes:
             setattr(exam, name, changes[name])
@@ -253,7 +320,15 @@ def exam_update(*, user: User, exam_id: int, changes: dict[str, Any]) -> Exam:
         if changes["questions"] and exam.kind != Exam.Kind.ONLINE:
             raise ExamInvalid("Only online exams have questions.", fields={"questions": ["Only for kind online."]})
         _questions_check(changes["questions"])
-        _questions_replace(exam=exam, questions=changes["questions"], locked=has_attempts)
+        corrections = _questions_replace(exam=exam, questions=changes["questions"], locked=has_attempts)
+    if "questions_per_attempt" in changes and changes["questions_per_attempt"] != exam.questions_per_attempt:
+        if has_attempts:
+            raise DrawLocked()
+        exam.questions_per_attempt = changes["questions_per_attempt"]
+    if "questions_per_attempt" in changes or "questions" in changes or "kind" in changes:
+        _draw_check(
+            questions_per_attempt=exam.questions_per_attempt, question_count=exam.questions.count(), kind=exam.kind
+        )
     if "status" in changes and changes["status"] != exam.status:
         _status_check(current=exam.status, new=changes["status"])
         if changes["status"] == Exam.Status.PUBLISHED and exam.kind == Exam.Kind.ONLINE and not exam.questions.exists():
@@ -265,10 +340,33 @@ def exam_update(*, user: User, exam_id: int, changes: dict[str, Any]) -> Exam:
     except IntegrityError as exc:
         raise ExamCodeTaken() from exc
     exam_key_invalidate(exam_id=exam.id)
+    for correction in corrections:  # rule 11: a key correction changes marks at the next grading
+        audit_record(actor=user, action="question.key_corrected", exam=exam, detail=correction)
     return exam
 
 
 # --- attempts -------------------------------------------------------------------------------
+
+_draws = secrets.SystemRandom()
+
+
+def _attempt_orders(*, exam: Exam) -> tuple[list[int], dict[str, list[int]]]:
+    """The questions a new attempt is given, in its order, and each one's choices in its order (only when
+    the exam shuffles choices): drawn and shuffled once, when the attempt starts, then stored with it."""
+    question_ids = list(exam.questions.order_by("position", "id").values_list("id", flat=True))
+    if exam.questions_per_attempt is not None and exam.questions_per_attempt < len(question_ids):
+        drawn = set(_draws.sample(question_ids, exam.questions_per_attempt))
+        question_ids = [question_id for question_id in question_ids if question_id in drawn]
+    if exam.shuffle_questions:
+        _draws.shuffle(question_ids)
+    choice_order: dict[str, list[int]] = {}
+    if exam.shuffle_choices:
+        rows = Choice.objects.filter(question_id__in=question_ids).order_by("position", "id")
+        for question_id, choice_id in rows.values_list("question_id", "id"):
+            choice_order.setdefault(str(question_id), []).append(choice_id)
+        for choice_ids in choice_order.values():
+            _draws.shuffle(choice_ids)
+    return question_ids, choice_order
 
 
 def attempt_start(*, student: User, exam_id: int, now: datetime) -> tuple[Attempt, bool]:
@@ -286,9 +384,15 @@ def attempt_start(*, student: User, exam_id: int, now: datetime) -> tuple[Attemp
     if not exam.is_open_at(now):
         raise ExamNotOpen()
     try:
+        question_order, choice_order = _attempt_orders(exam=exam)
         with transaction.atomic():
             attempt = Attempt.objects.create(
-                exam=exam, student=student, started_at=now, deadline=Attempt.deadline_for(exam=exam, started_at=now)
+                exam=exam,
+                student=student,
+                started_at=now,
+                deadline=Attempt.deadline_for(exam=exam, started_at=now),
+                question_order=question_order,
+                choice_order=choice_order,
             )
         created = True
     except IntegrityError:  # the same student started twice at once; the first one won
@@ -319,7 +423,9 @@ def attempt_finish(*, student_id: int, exam_id: int, now: datetime) -> Attempt:
 # --- answers (the hot path) -----------------------------------------------------------------
 
 
-def _answers_check(*, key: ExamKey, answers: Sequence[tuple[int, Sequence[int]]]) -> None:
+def _answers_check(*, key: ExamKey, window: AttemptWindow, answers: Sequence[tuple[int, Sequence[int]]]) -> None:
+    """422 unless every answer is to a question of this attempt, with choices of that question. The one
+    check of both roads of PUT /answers (the lean one and DRF's), on cached data only."""
     if not 1 <= len(answers) <= MAX_ANSWERS_PER_SAVE:
         raise AnswersInvalid(
             f"Send 1 to {MAX_ANSWERS_PER_SAVE} answers at a time.",
@@ -331,6 +437,9 @@ def _answers_check(*, key: ExamKey, answers: Sequence[tuple[int, Sequence[int]]]
         entry = key.questions.get(question_id)
         if entry is None:
             fields[f"answers[{index}].question"] = [f"Question {question_id} is not in this exam."]
+            continue
+        if not window.was_given(question_id):
+            fields[f"answers[{index}].question"] = [f"Question {question_id} is not one of this attempt's questions."]
             continue
         if question_id in seen:
             fields[f"answers[{index}].question"] = [f"Question {question_id} appears more than once."]
@@ -370,7 +479,7 @@ def answers_save(*, student_id: int, exam_id: int, answers: Sequence[tuple[int, 
         raise AttemptClosed("The deadline of this attempt has passed.")
     if key.status != Exam.Status.PUBLISHED:
         raise AttemptClosed("This exam is closed.")
-    _answers_check(key=key, answers=answers)
+    _answers_check(key=key, window=window, answers=answers)
     answer_store().save(
         exam_id=exam_id,
         student_id=student_id,

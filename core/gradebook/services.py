@@ -142,7 +142,8 @@ def _degrees_merge(*, merged: list[MergedMarks], exam_ids: dict[str, int]) -> No
                 marks_available = GREATEST(d.marks_available, EXCLUDED.marks_available),
                 source = EXCLUDED.source,
                 graded_at = EXCLUDED.graded_at
-            WHERE EXCLUDED.marks_obtained > d.marks_obtained OR EXCLUDED.marks_available > d.marks_available
+            WHERE (EXCLUDED.marks_obtained > d.marks_obtained OR EXCLUDED.marks_available > d.marks_available)
+            AND d.override_at IS NULL  -- an override stays until its doctor removes it
             """,  # noqa: S608
             [
                 Degree.Source.MARKR.value,

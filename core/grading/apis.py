@@ -2,8 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -11,7 +18,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.common.fields import MarksField, StrictCharField, marks_number
 from core.common.pagination import PageNumberPagination, page_of
+from core.common.parsers import BoundedJSONParser
 from core.common.permissions import IsDoctorOrAdmin, IsStudent
 from core.grading import selectors, services
 from core.grading.renderers import CSVRenderer, XLSXRenderer
@@ -40,14 +49,16 @@ class ExamResultApi(APIView):
     permission_classes = [IsStudent]
 
     class OutputSerializer(serializers.Serializer):
-        marks_obtained = serializers.IntegerField()
+        marks_obtained = MarksField()
         marks_available = serializers.IntegerField()
         percentage = serializers.FloatField()
         graded_at = serializers.DateTimeField()
 
     @extend_schema(
         responses=OutputSerializer,
-        description="The student's own result, once they are graded and the results are released; 404 before that.",
+        description="The student's own result, once they are graded and the results are released; 404 before "
+        'that, and always when the exam\'s `review` is "none". `marks_available` is the points of the questions '
+        "this attempt was given.",
     )
     def get(self, request: Request, exam_id: int) -> Response:
         degree = selectors.result_for_student(student_id=request.user.id, exam_id=exam_id)
@@ -65,18 +76,36 @@ DEGREE_COLUMNS = (
 )
 
 
+class OverrideSerializer(serializers.Serializer):
+    by = serializers.CharField(source="override_by_email", allow_null=True, help_text="Who overrode it (email).")
+    reason = serializers.CharField(source="override_reason")
+    at = serializers.DateTimeField(source="override_at")
+    previous_marks_obtained = MarksField(help_text="The marks before the override.")
+
+
+class DegreeSerializer(serializers.Serializer):
+    student_number = serializers.CharField()
+    full_name = serializers.CharField()
+    marks_obtained = MarksField()
+    marks_available = serializers.IntegerField()
+    percentage = serializers.FloatField()
+    source = serializers.CharField()
+    graded_at = serializers.DateTimeField()
+    override = serializers.SerializerMethodField(help_text="The doctor's override; null when there is none.")
+
+    @extend_schema_field(OverrideSerializer(allow_null=True))
+    def get_override(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        return None if row.get("override_at") is None else OverrideSerializer(row).data
+
+
+def _table_row(row: dict[str, Any]) -> list[Any]:
+    return [marks_number(row[c]) if c == "marks_obtained" else row[c] for c in DEGREE_COLUMNS]
+
+
 class ExamDegreesApi(APIView):
     permission_classes = [IsDoctorOrAdmin]
     renderer_classes = [JSONRenderer, CSVRenderer, XLSXRenderer]
-
-    class OutputSerializer(serializers.Serializer):
-        student_number = serializers.CharField()
-        full_name = serializers.CharField()
-        marks_obtained = serializers.IntegerField()
-        marks_available = serializers.IntegerField()
-        percentage = serializers.FloatField()
-        source = serializers.CharField()
-        graded_at = serializers.DateTimeField()
+    OutputSerializer = DegreeSerializer
 
     @extend_schema(
         parameters=[
@@ -101,7 +130,7 @@ class ExamDegreesApi(APIView):
         if request.query_params.get("format", "json") not in ("json", "csv", "xlsx"):
             raise ValidationError({"format": ["Must be json, csv or xlsx."]})
         if file_format in ("csv", "xlsx"):
-            table = {"columns": DEGREE_COLUMNS, "rows": ([row[c] for c in DEGREE_COLUMNS] for row in rows)}
+            table = {"columns": DEGREE_COLUMNS, "rows": (_table_row(row) for row in rows)}
             response = Response(table)
             response["Content-Disposition"] = f'attachment; filename="degrees-{exam.code}.{file_format}"'
             return response
@@ -155,3 +184,96 @@ class ExamStatsApi(APIView):
     def get(self, request: Request, exam_id: int) -> Response:
         exam = selectors.exam_for_staff(user=request.user, exam_id=exam_id)
         return Response(self.OutputSerializer(selectors.exam_stats(exam=exam)).data)
+
+
+ERROR = inline_serializer(
+    "GradingError",
+    {
+        "error": serializers.CharField(),
+        "detail": serializers.CharField(),
+        "fields": serializers.DictField(required=False),
+    },
+)
+
+
+def _errors(**described: str) -> dict[int, OpenApiResponse]:
+    return {int(code.removeprefix("e")): OpenApiResponse(ERROR, description=text) for code, text in described.items()}
+
+
+class DegreeOverrideApi(APIView):
+    permission_classes = [IsDoctorOrAdmin]
+    parser_classes = [BoundedJSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        marks_obtained = MarksField(help_text="0 to the degree's marks_available (422 otherwise); four places.")
+        reason = StrictCharField(allow_blank=True, max_length=2000, help_text="Why; a blank reason is a 422.")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: DegreeSerializer,
+            **_errors(e400="Malformed body.", e401="Not authenticated.", e403="Not a doctor or admin."),
+            **_errors(e404="Another doctor's exam, or a student without a degree in it."),
+            **_errors(e422="Marks below 0 or above marks_available, or a blank reason."),
+        },
+        description="Override one degree by hand, with a reason: its source becomes `manual` and grading, "
+        "regrading and imports leave it as it is until the override is removed. Recorded in the audit.",
+    )
+    def put(self, request: Request, exam_id: int, student_number: str) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.degree_override(
+            user=request.user,
+            exam_id=exam_id,
+            student_number=student_number,
+            marks_obtained=data.validated_data["marks_obtained"],
+            reason=data.validated_data["reason"],
+            now=timezone.now(),
+        )
+        row = selectors.degree_rows(exam_id=exam_id).get(student_number=student_number)
+        return Response(DegreeSerializer(row).data)
+
+
+class DegreeOverrideRemoveApi(APIView):
+    permission_classes = [IsDoctorOrAdmin]
+
+    @extend_schema(
+        request=None,
+        responses={
+            204: None,
+            **_errors(e401="Not authenticated.", e403="Not a doctor or admin."),
+            **_errors(e404="Another doctor's exam, a student without a degree, or a degree without an override."),
+        },
+        description="Remove a degree's override: the marks and source from before it come back, and the next "
+        "grading recomputes the degree. Recorded in the audit.",
+    )
+    def delete(self, request: Request, exam_id: int, student_number: str) -> Response:
+        services.degree_override_remove(
+            user=request.user, exam_id=exam_id, student_number=student_number, now=timezone.now()
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ExamReviewApi(APIView):
+    permission_classes = [IsStudent]
+
+    class QuestionSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        text = serializers.CharField()
+        points = serializers.IntegerField()
+        your_choices = serializers.ListField(child=serializers.IntegerField(), help_text="As last saved.")
+        correct_choices = serializers.ListField(child=serializers.IntegerField())
+        marks_obtained = MarksField(help_text="This question's marks by its scoring and the current key.")
+
+    @extend_schema(
+        responses={
+            200: inline_serializer("ExamReview", {"questions": QuestionSerializer(many=True)}),
+            **_errors(e401="Not authenticated.", e403="Not a student."),
+            **_errors(e404='Not released, not graded, or the exam\'s `review` is not "answers".'),
+        },
+        description="The student's own answers beside the correct ones, question by question in the attempt's "
+        'order, once results are released and the exam\'s `review` is "answers"; 404 otherwise.',
+    )
+    def get(self, request: Request, exam_id: int) -> Response:
+        questions = selectors.review_for_student(student_id=request.user.id, exam_id=exam_id)
+        return Response({"questions": self.QuestionSerializer(questions, many=True).data})

@@ -15,7 +15,8 @@ class Degree(models.Model):
 
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="degrees")
     exam = models.ForeignKey("exams.Exam", on_delete=models.CASCADE, related_name="degrees")
-    marks_obtained = models.PositiveIntegerField()
+    # Partial credit makes fractions (points x k / n); four places, rounded half up (docs/decisions).
+    marks_obtained = models.DecimalField(max_digits=14, decimal_places=4)
     marks_available = models.PositiveIntegerField()
     # Kept by PostgreSQL itself, so that SQL merges (the Markr max rule) can never leave it stale.
     percentage = models.GeneratedField(
@@ -25,12 +26,27 @@ class Degree(models.Model):
     )
     source = models.CharField(max_length=10, choices=Source.choices)
     graded_at = models.DateTimeField()
+    # A doctor's override (source `manual`): grading and imports leave such a degree as it is. The text
+    # columns have database defaults, so the SQL upserts of imports need not name them.
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    override_reason = models.TextField(blank=True, default="", db_default="")
+    override_at = models.DateTimeField(null=True, blank=True)
+    # What the degree was before the override, put back when the override is removed.
+    previous_marks_obtained = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    previous_source = models.CharField(
+        max_length=10, choices=Source.choices, blank=True, default="", db_default=""
+    )
 
     class Meta:
         ordering = ["exam_id", "student_id"]
         constraints = [
             models.UniqueConstraint(fields=["student", "exam"], name="grading_degree_one_per_student_exam"),
             models.CheckConstraint(condition=models.Q(marks_available__gt=0), name="grading_degree_available_positive"),
+            models.CheckConstraint(
+                condition=models.Q(marks_obtained__gte=0), name="grading_degree_obtained_not_negative"
+            ),
             models.CheckConstraint(
                 condition=models.Q(marks_obtained__lte=F("marks_available")),
                 name="grading_degree_obtained_le_available",
@@ -39,3 +55,7 @@ class Degree(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student_id}@{self.exam_id}: {self.marks_obtained}/{self.marks_available}"
+
+    @property
+    def is_overridden(self) -> bool:
+        return self.override_at is not None

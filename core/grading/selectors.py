@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any
 
 from django.db.models import Count, F, FloatField, IntegerField, QuerySet
 from django.db.models.functions import Cast, Floor, Least
 
 from core.common.errors import NotFound
+from core.common.fields import MARKS_PLACES, marks_number
 from core.common.permissions import ADMIN
-from core.exams.models import Choice, Exam, Question
+from core.exams.models import Attempt, Choice, Exam, Question
 from core.grading.models import Degree
 from core.grading.statistics import percentage_summary
 
@@ -22,6 +25,12 @@ DISCRIMINATION_GROUP = 0.27
 STATS_READ_BATCH = 500
 
 
+def marks_round(value: Fraction | int) -> Decimal:
+    """An exact mark as the degree stores it: four decimal places, rounded half up (docs/decisions)."""
+    exact = Fraction(value)
+    return (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(MARKS_PLACES, rounding=ROUND_HALF_UP)
+
+
 @dataclass(frozen=True)
 class AnswerKey:
     """The CURRENT key of an exam, read from PostgreSQL (never from a cache: a regrade after a
@@ -29,27 +38,68 @@ class AnswerKey:
 
     points: dict[int, int]  # question id -> points
     correct: dict[int, frozenset[int]]  # question id -> the ids of its correct choices
+    # question id -> Question.Scoring value; a question missing here is all or nothing.
+    scoring: dict[int, str] = field(default_factory=dict)
 
     @property
     def marks_available(self) -> int:
         return sum(self.points.values())
 
+    def marks_available_for(self, given: list[int] | None) -> int:
+        """The points of the questions an attempt was given (None: every question of the exam)."""
+        if given is None:
+            return self.marks_available
+        return sum(self.points.get(question_id, 0) for question_id in given)
+
     def is_correct(self, question_id: int, choice_ids: tuple[int, ...] | list[int]) -> bool:
-        """A question scores only when the chosen set equals the correct set (PRODUCT.md rule 3)."""
+        """The chosen set equals the correct set: the full points, whatever the question's scoring."""
         correct = self.correct.get(question_id)
         return bool(correct) and frozenset(choice_ids) == correct
 
-    def marks(self, answers: list[Any]) -> int:
-        return sum(self.points[a.question_id] for a in answers if self.is_correct(a.question_id, a.choice_ids))
+    def question_marks(self, question_id: int, choice_ids: tuple[int, ...] | list[int]) -> Fraction:
+        """The exact marks of one answer by the question's scoring (API.md): all or nothing, or partial:
+        points x max(0, right picks - wrong picks) / number of correct choices."""
+        points, correct = self.points.get(question_id, 0), self.correct.get(question_id)
+        if not correct or not points:
+            return Fraction(0)
+        if self.scoring.get(question_id) != Question.Scoring.PARTIAL:
+            return Fraction(points) if frozenset(choice_ids) == correct else Fraction(0)
+        chosen = frozenset(choice_ids)
+        right, wrong = len(chosen & correct), len(chosen - correct)
+        return Fraction(points * max(0, right - wrong), len(correct))
+
+    def marks(self, answers: list[Any], given: list[int] | None = None) -> Decimal:
+        """The marks of a student's answers, counting only the questions they were given (None: all),
+        summed exactly and rounded once."""
+        allowed = None if given is None else frozenset(given)
+        total = sum(
+            (
+                self.question_marks(a.question_id, a.choice_ids)
+                for a in answers
+                if allowed is None or a.question_id in allowed
+            ),
+            Fraction(0),
+        )
+        return marks_round(total)
 
 
 def answer_key_get(*, exam_id: int) -> AnswerKey:
-    points = dict(Question.objects.filter(exam_id=exam_id).values_list("id", "points"))
+    rows = Question.objects.filter(exam_id=exam_id).values_list("id", "points", "scoring")
+    points = {question_id: question_points for question_id, question_points, _ in rows}
+    scoring = {question_id: question_scoring for question_id, _, question_scoring in rows}
     correct: dict[int, set[int]] = {question_id: set() for question_id in points}
-    rows = Choice.objects.filter(question__exam_id=exam_id, is_correct=True).values_list("question_id", "id")
-    for question_id, choice_id in rows:
+    choices = Choice.objects.filter(question__exam_id=exam_id, is_correct=True).values_list("question_id", "id")
+    for question_id, choice_id in choices:
         correct[question_id].add(choice_id)
-    return AnswerKey(points=points, correct={q: frozenset(c) for q, c in correct.items()})
+    return AnswerKey(points=points, correct={q: frozenset(c) for q, c in correct.items()}, scoring=scoring)
+
+
+def attempts_given(*, exam_id: int, student_ids: list[int]) -> dict[int, list[int] | None]:
+    """Each attempt's questions (Attempt.question_order), by student: None for an attempt given them all."""
+    rows = Attempt.objects.filter(exam_id=exam_id, student_id__in=student_ids).values_list(
+        "student_id", "question_order"
+    )
+    return dict(rows)
 
 
 def _is_admin(user: Any) -> bool:
@@ -65,6 +115,18 @@ def exam_for_staff(*, user: Any, exam_id: int) -> Exam:
     return exam
 
 
+def degree_get(*, exam_id: int, student_number: str) -> Degree:
+    """One degree of the exam, by student number; NotFound when that student has none."""
+    degree = (
+        Degree.objects.filter(exam_id=exam_id, student__student_number=student_number)
+        .select_related("student", "override_by")
+        .first()
+    )
+    if degree is None:
+        raise NotFound(f"Student {student_number!r} has no degree in this exam (grade the exam first).")
+    return degree
+
+
 def degree_rows(*, exam_id: int) -> QuerySet[Degree, Any]:
     """The rows of the degrees list and its CSV/XLSX, by student number."""
     return (
@@ -76,18 +138,62 @@ def degree_rows(*, exam_id: int) -> QuerySet[Degree, Any]:
             "percentage",
             "source",
             "graded_at",
+            "override_reason",
+            "override_at",
+            "previous_marks_obtained",
             student_number=F("student__student_number"),
             full_name=F("student__full_name"),
+            override_by_email=F("override_by__email"),
         )
     )
 
 
 def result_for_student(*, student_id: int, exam_id: int) -> Degree:
-    """A student's own degree, only once it exists and the exam's results are released."""
-    degree = Degree.objects.filter(student_id=student_id, exam_id=exam_id, exam__results_released=True).first()
+    """A student's own degree, only once it exists, the exam's results are released, and its `review`
+    lets students see their score ("score" or "answers")."""
+    degree = (
+        Degree.objects.filter(student_id=student_id, exam_id=exam_id, exam__results_released=True)
+        .exclude(exam__review=Exam.Review.NONE)
+        .first()
+    )
     if degree is None:
         raise NotFound("No result is available for this exam.")
     return degree
+
+
+def review_for_student(*, student_id: int, exam_id: int) -> list[dict[str, Any]]:
+    """What the student answered and what was correct, question by question, in the attempt's order, with the
+    marks of each by the current key; only once their result is released and the exam's `review` is
+    "answers". NotFound otherwise."""
+    from core.answers.store import answer_store
+
+    released = Degree.objects.filter(
+        student_id=student_id, exam_id=exam_id, exam__results_released=True, exam__review=Exam.Review.ANSWERS
+    )
+    attempt = Attempt.objects.filter(student_id=student_id, exam_id=exam_id).first()
+    if attempt is None or not released.exists():
+        raise NotFound("No review is available for this exam.")
+    questions = {q.id: q for q in Question.objects.filter(exam_id=exam_id).prefetch_related("choices")}
+    key = answer_key_get(exam_id=exam_id)
+    saved = answer_store().for_exam(exam_id=exam_id, student_ids=[student_id]).get(student_id, [])
+    chosen = {answer.question_id: list(answer.choice_ids) for answer in saved}
+    review = []
+    for question_id in attempt.questions_given(list(questions)):
+        question = questions[question_id]
+        order = attempt.choices_in_order(question_id, [choice.id for choice in question.choices.all()])
+        correct = key.correct.get(question_id, frozenset())
+        your_choices = chosen.get(question_id, [])
+        review.append(
+            {
+                "id": question_id,
+                "text": question.text,
+                "points": question.points,
+                "your_choices": your_choices,
+                "correct_choices": [choice_id for choice_id in order if choice_id in correct],
+                "marks_obtained": marks_number(marks_round(key.question_marks(question_id, your_choices))),
+            }
+        )
+    return review
 
 
 def histogram(*, exam_id: int) -> list[int]:

@@ -7,16 +7,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core.answers.store import answer_store
-from core.common.errors import Conflict, StoreUnavailable
+from core.audit.services import audit_record
+from core.common.errors import Conflict, Invalid, NotFound, StoreUnavailable
+from core.common.fields import marks_number
 from core.exams.models import Attempt, Exam
 from core.grading.models import Degree
-from core.grading.selectors import AnswerKey, answer_key_get, exam_for_staff
+from core.grading.selectors import AnswerKey, answer_key_get, attempts_given, degree_get, exam_for_staff
 from core.jobs.models import Job
 from core.jobs.services import job_advance, job_begin, job_create, job_finish, job_release
 
@@ -76,27 +80,43 @@ def attempts_expire(*, exam: Exam, now: datetime) -> int:
 
 def degrees_upsert(*, exam_id: int, key: AnswerKey, answers: dict[int, list[Any]], graded_at: datetime) -> int:
     """Write one degree per student with ONE statement: INSERT ... ON CONFLICT (student, exam) DO UPDATE,
-    which overwrites marks, source and graded_at. A student with no answers gets 0."""
-    marks_available = key.marks_available
-    degrees = [
-        Degree(
-            student_id=student_id,
-            exam_id=exam_id,
-            marks_obtained=key.marks(student_answers),
-            marks_available=marks_available,
-            source=Degree.Source.ONLINE,
-            graded_at=graded_at,
-        )
-        for student_id, student_answers in answers.items()
-    ]
-    Degree.objects.bulk_create(
-        degrees,
-        batch_size=len(degrees) or None,
-        update_conflicts=True,
-        unique_fields=["student", "exam"],
-        update_fields=["marks_obtained", "marks_available", "source", "graded_at"],
-    )
-    return len(degrees)
+    which overwrites marks, source and graded_at, except on an overridden degree, which grading leaves as it
+    is (PRODUCT.md rule 3). Only the questions each attempt was given count, for marks_obtained and for
+    marks_available. A student with no answers gets 0. Returns how many students were graded."""
+    student_ids = list(answers)
+    given = attempts_given(exam_id=exam_id, student_ids=student_ids)
+    rows: list[tuple[int, Decimal, int]] = []
+    for student_id in student_ids:
+        questions = given.get(student_id)
+        available = key.marks_available_for(questions)
+        if available <= 0:  # nothing to score (only questions worth 0 points): no degree, no percentage
+            continue
+        rows.append((student_id, key.marks(answers[student_id], questions), available))
+    if rows:
+        table = Degree._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(  # the table name comes from model _meta, values are parameters
+                f"""
+                INSERT INTO {table} AS d (student_id, exam_id, marks_obtained, marks_available, source, graded_at)
+                SELECT r.student_id, %s, r.obtained, r.available, %s, %s
+                FROM unnest(%s::bigint[], %s::numeric[], %s::integer[]) AS r(student_id, obtained, available)
+                ON CONFLICT (student_id, exam_id) DO UPDATE SET
+                    marks_obtained = EXCLUDED.marks_obtained,
+                    marks_available = EXCLUDED.marks_available,
+                    source = EXCLUDED.source,
+                    graded_at = EXCLUDED.graded_at
+                WHERE d.override_at IS NULL
+                """,  # noqa: S608
+                [
+                    exam_id,
+                    Degree.Source.ONLINE.value,
+                    graded_at,
+                    [row[0] for row in rows],
+                    [row[1] for row in rows],
+                    [row[2] for row in rows],
+                ],
+            )
+    return len(student_ids)
 
 
 def _batches(ids: list[int], size: int) -> Iterator[list[int]]:
@@ -116,6 +136,17 @@ def _exam_mark_graded(*, exam: Exam, now: datetime) -> None:
     if over:
         # updated_at moves too: it versions the exam's cached key and state.
         Exam.objects.filter(id=exam.id, status=exam.status).update(status=Exam.Status.GRADED, updated_at=now)
+
+
+def _exam_graded_record(*, job: Job, exam: Exam, graded: int) -> None:
+    """Rule 11: a grading changes marks, so it is recorded (once per job: a finished job is not run again)."""
+    kept = Degree.objects.filter(exam_id=exam.id, override_at__isnull=False).count()
+    audit_record(
+        actor=job.created_by,
+        action="exam.graded",
+        exam=exam,
+        detail={"job": job.id, "graded": graded, "overrides_kept": kept},
+    )
 
 
 def exam_grade(*, job_id: int, batch_size: int = GRADING_BATCH) -> None:
@@ -141,7 +172,8 @@ def exam_grade(*, job_id: int, batch_size: int = GRADING_BATCH) -> None:
             Attempt.objects.filter(exam_id=exam.id).order_by("student_id").values_list("student_id", flat=True)
         )
         # Online degrees come only from grading (rule 4): a degree without an attempt does not belong.
-        Degree.objects.filter(exam_id=exam.id).exclude(student_id__in=student_ids).delete()
+        # An override stays whatever happens (rule 3).
+        Degree.objects.filter(exam_id=exam.id, override_at__isnull=True).exclude(student_id__in=student_ids).delete()
         job_advance(job_id=job.id, processed=0, total=len(student_ids))
         store = answer_store()
         processed = 0
@@ -153,6 +185,7 @@ def exam_grade(*, job_id: int, batch_size: int = GRADING_BATCH) -> None:
             job_advance(job_id=job.id, processed=processed)
         _exam_mark_graded(exam=exam, now=now)
         job_finish(job_id=job.id, status=Job.Status.DONE, processed=processed)
+        _exam_graded_record(job=job, exam=exam, graded=processed)
     except StoreUnavailable:
         # Back to the queue for the task's retry; the rerun recomputes everything from the start.
         job_release(job_id=job.id)
@@ -176,4 +209,81 @@ def student_grade(*, exam_id: int, student_id: int) -> Degree | None:
     degrees_upsert(
         exam_id=exam_id, key=key, answers={student_id: answers.get(student_id, [])}, graded_at=timezone.now()
     )
-    return Degree.objects.get(exam_id=exam_id, student_id=student_id)
+    return Degree.objects.filter(exam_id=exam_id, student_id=student_id).first()
+
+
+# --- overrides --------------------------------------------------------------------------------
+
+
+class OverrideInvalid(Invalid):
+    code = "validation_error"
+    detail = "The override is not valid; nothing was changed."
+
+
+@transaction.atomic
+def degree_override(
+    *, user: Any, exam_id: int, student_number: str, marks_obtained: Decimal, reason: str, now: datetime
+) -> Degree:
+    """Set one degree's marks by hand, with a reason (source `manual`). Grading and imports leave it as it is
+    until the override is removed. 404 for an exam the user may not manage or a student without a degree;
+    422 for marks below 0 or above marks_available, or a blank reason. Recorded in the audit."""
+    exam = exam_for_staff(user=user, exam_id=exam_id)
+    degree = degree_get(exam_id=exam.id, student_number=student_number)
+    degree = Degree.objects.select_for_update().select_related("student").get(pk=degree.pk)
+    fields: dict[str, list[str]] = {}
+    if not 0 <= marks_obtained <= degree.marks_available:
+        fields["marks_obtained"] = [f"Must be between 0 and marks_available ({degree.marks_available})."]
+    if not reason.strip():
+        fields["reason"] = ["Say why the degree is overridden."]
+    if fields:
+        raise OverrideInvalid(fields=fields)
+    before = degree.marks_obtained
+    if degree.override_at is None:  # the machine's marks, put back when the override goes
+        degree.previous_marks_obtained, degree.previous_source = degree.marks_obtained, degree.source
+    degree.marks_obtained = marks_obtained
+    degree.source = Degree.Source.MANUAL
+    degree.override_by, degree.override_reason, degree.override_at = user, reason.strip(), now
+    degree.graded_at = now
+    degree.save()
+    audit_record(
+        actor=user,
+        action="degree.overridden",
+        exam=exam,
+        detail={
+            "student_number": student_number,
+            "marks_obtained": marks_number(marks_obtained),
+            "marks_available": degree.marks_available,
+            "before": marks_number(before),
+            "reason": degree.override_reason,
+        },
+    )
+    degree.refresh_from_db()
+    return degree
+
+
+@transaction.atomic
+def degree_override_remove(*, user: Any, exam_id: int, student_number: str, now: datetime) -> None:
+    """Remove a degree's override: the marks and source it had before come back, and the next grading
+    recomputes it. 404 when there is no such degree or it has no override. Recorded in the audit."""
+    exam = exam_for_staff(user=user, exam_id=exam_id)
+    degree = degree_get(exam_id=exam.id, student_number=student_number)
+    degree = Degree.objects.select_for_update().get(pk=degree.pk)
+    if degree.override_at is None:
+        raise NotFound(f"The degree of student {student_number!r} has no override.")
+    overridden = degree.marks_obtained
+    assert degree.previous_marks_obtained is not None
+    degree.marks_obtained, degree.source = degree.previous_marks_obtained, degree.previous_source
+    degree.override_by, degree.override_reason, degree.override_at = None, "", None
+    degree.previous_marks_obtained, degree.previous_source = None, ""
+    degree.graded_at = now
+    degree.save()
+    audit_record(
+        actor=user,
+        action="degree.override_removed",
+        exam=exam,
+        detail={
+            "student_number": student_number,
+            "overridden_marks": marks_number(overridden),
+            "marks_obtained": marks_number(degree.marks_obtained),
+        },
+    )

@@ -517,7 +517,8 @@ def _degrees_merge(merged: dict[tuple[int, int], list[int]], *, source: str) -> 
                 marks_available = GREATEST(d.marks_available, EXCLUDED.marks_available),
                 source = EXCLUDED.source,
                 graded_at = EXCLUDED.graded_at
-            WHERE EXCLUDED.marks_obtained > d.marks_obtained OR EXCLUDED.marks_available > d.marks_available
+            WHERE (EXCLUDED.marks_obtained > d.marks_obtained OR EXCLUDED.marks_available > d.marks_available)
+            AND d.override_at IS NULL  -- an override stays until its doctor removes it
             """,  # noqa: S608
             [
                 str(source),

@@ -171,6 +171,7 @@ class DegreesApiTests(TestCase):
                 "percentage": 100.0,
                 "source": "online",
                 "graded_at": self.graded_at.isoformat().replace("+00:00", "Z"),
+                "override": None,
             },
         )
 
