@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from core.accounts.models import Role, User
+from core.audit.models import AuditRecord
+from core.audit.services import audit_records
 from core.exams.errors import ExamNotFound
 from core.exams.models import Attempt, Choice, Exam, Question
 
@@ -64,3 +66,15 @@ def attempt_of(*, exam: Exam) -> Attempt | None:
     """The attempt prefetched for a student by `exam_queryset_for`."""
     attempts = getattr(exam, "my_attempts", None)
     return attempts[0] if attempts else None
+
+
+def audit_records_for(*, user: User, exam_id: int | None = None) -> QuerySet[AuditRecord]:
+    """GET /api/audit: newest first; an admin reads every record, a doctor those of their own exams. Asking
+    for one exam the caller may not see is ExamNotFound. (Here, not in core.audit: the audit app sits below
+    the apps that know who owns an exam.)"""
+    if exam_id is not None and not exam_queryset_for(user=user).filter(pk=exam_id).exists():
+        raise ExamNotFound()
+    if user.role == Role.ADMIN:
+        return audit_records(exam_id=exam_id)
+    owned = Exam.objects.filter(owner_id=user.id).values("id") if user.role == Role.DOCTOR else Exam.objects.none()
+    return audit_records(exam_ids=owned, exam_id=exam_id)

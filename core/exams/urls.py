@@ -1,6 +1,6 @@
 from django.urls import path
 
-from core.exams import apis
+from core.exams import apis, audit_apis
 
 urlpatterns = [
     path("api/exams", apis.ExamsApi.as_view(), name="exams"),
@@ -8,4 +8,5 @@ urlpatterns = [
     path("api/exams/<int:exam_id>/attempt", apis.AttemptStartApi.as_view(), name="exam-attempt"),
     path("api/exams/<int:exam_id>/answers", apis.AnswersApi.as_view(), name="exam-answers"),
     path("api/exams/<int:exam_id>/finish", apis.FinishApi.as_view(), name="exam-finish"),
+    path("api/audit", audit_apis.AuditApi.as_view(), name="audit"),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from lxml import etree
 
@@ -24,6 +25,7 @@ CONTENT_TYPE = "text/xml+markr"
 TEST_ID_MAX = 64
 STUDENT_NUMBER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FULL_NAME_MAX = 200
+NAME_PART_MAX = 100  # MarkrScan.first_name and last_name
 MARKS_MAX = 2_147_483_647
 
 
@@ -53,6 +55,9 @@ class MarkrResult:
     test_id: str
     marks_obtained: int
     marks_available: int
+    first_name: str = ""
+    last_name: str = ""
+    scanned_on: datetime | None = None  # the result's scanned-on, in UTC; None when missing or unreadable
 
 
 @dataclass
@@ -104,6 +109,22 @@ def _count(attribute: str, raw: str | None) -> tuple[int | None, str | None]:
     return value, None
 
 
+def _text(element: etree._Element | None) -> str:
+    return "" if element is None else " ".join((element.text or "").split())
+
+
+def _scanned_on(raw: str | None) -> datetime | None:
+    """The scanned-on attribute (ISO 8601) in UTC; a time without an offset is taken as UTC. It is not one
+    of the fields API.md requires, so a missing or unreadable one is kept as None rather than refused."""
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def markr_result(index: int, element: etree._Element) -> tuple[MarkrResult | None, str | None]:
     children: dict[str, etree._Element] = {}
     for child in element.iterchildren(*FIELD_TAGS):  # <answer> and unknown elements are skipped in C
@@ -137,8 +158,8 @@ def markr_result(index: int, element: etree._Element) -> tuple[MarkrResult | Non
         return None, f"<test-id> is longer than {TEST_ID_MAX} characters."
     if "/" in test_id:
         return None, "<test-id> may not contain '/'."
-    names = (children.get("first-name"), children.get("last-name"))
-    full_name = " ".join(" ".join((n.text or "").split()) for n in names if n is not None).strip()
+    first_name, last_name = (_text(children.get(tag))[:NAME_PART_MAX] for tag in ("first-name", "last-name"))
+    full_name = " ".join(part for part in (first_name, last_name) if part)
     return (
         MarkrResult(
             index=index,
@@ -147,6 +168,9 @@ def markr_result(index: int, element: etree._Element) -> tuple[MarkrResult | Non
             test_id=test_id,
             marks_obtained=obtained,
             marks_available=available,
+            first_name=first_name,
+            last_name=last_name,
+            scanned_on=_scanned_on(element.get("scanned-on")),
         ),
         None,
     )

@@ -23,3 +23,21 @@ class SubjectGrade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student_id} {self.subject_id}: {self.grade}"
+
+
+class MarkrScan(models.Model):
+    """What a Markr document said about one (student, test) beyond the marks, for GET /results: the names as
+    scanned and the latest scan time. The marks themselves are the degree's (grading.Degree)."""
+
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="markr_scans")
+    exam = models.ForeignKey("exams.Exam", on_delete=models.CASCADE, related_name="markr_scans")
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    scanned_on = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["exam_id", "student_id"]
+        constraints = [models.UniqueConstraint(fields=["student", "exam"], name="gradebook_one_scan_per_result")]
+
+    def __str__(self) -> str:
+        return f"{self.student_id}@{self.exam_id} scanned {self.scanned_on}"

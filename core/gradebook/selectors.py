@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import CharField, F, Func, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from core.accounts.models import Role, Subject, User
 from core.common.errors import NotFound
 from core.exams.models import Exam
-from core.gradebook.models import SubjectGrade
+from core.gradebook.models import MarkrScan, SubjectGrade
 from core.grading.models import Degree
 from core.grading.statistics import Summary, percentage_summary, summary
 
@@ -87,3 +89,35 @@ def test_aggregate(*, user: User, test_id: str) -> Summary:
     if figures.count == 0 and not exams_visible_to(user=user).filter(code=test_id).exists():
         raise NotFound(f"No test with id {test_id!r}.")
     return figures
+
+
+def _degrees_visible_to(*, user: User) -> QuerySet[Degree]:
+    """The degrees a caller may read through the Markr API: an admin's all, a doctor's (or their API key's)
+    those of their own exams, nobody else's any (as the aggregate)."""
+    degrees = Degree.objects.all()
+    if user.role == Role.ADMIN:
+        return degrees
+    return degrees.filter(exam__owner=user) if user.role == Role.DOCTOR else degrees.none()
+
+
+def markr_results(*, user: User, test_id: str | None = None) -> QuerySet[Degree, dict[str, Any]]:
+    """GET /results: the stored results the caller may see (of one test when `test_id` is given), by test id
+    and student number. The names and scan time are the Markr document's (MarkrScan); a result that came
+    another way (online grading, a degrees file) has no scan time, and its names are the student's full
+    name split at the first space."""
+    degrees = _degrees_visible_to(user=user)
+    if test_id is not None:
+        degrees = degrees.filter(exam__code=test_id)
+    scan = MarkrScan.objects.filter(student_id=OuterRef("student_id"), exam_id=OuterRef("exam_id"))
+    full_name = F("student__full_name")
+    first_word = Func(full_name, Value(" "), Value(1), function="split_part", output_field=CharField())
+    the_rest = Func(full_name, Value(r"^\S*\s*"), Value(""), function="regexp_replace", output_field=CharField())
+    return degrees.order_by("exam__code", "student__student_number", "student_id").values(
+        "marks_available",
+        "marks_obtained",
+        test_id=F("exam__code"),
+        student_number=F("student__student_number"),
+        first_name=Coalesce(Subquery(scan.values("first_name")[:1]), first_word),
+        last_name=Coalesce(Subquery(scan.values("last_name")[:1]), the_rest),
+        scanned_on=Subquery(scan.values("scanned_on")[:1]),
+    )

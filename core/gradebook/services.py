@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
@@ -12,8 +14,8 @@ from core.accounts.models import Role, Subject, User
 from core.accounts.services import subject_get_or_create
 from core.common.errors import Conflict, NotFound
 from core.exams.models import Exam
-from core.gradebook.markr import MergedMarks, markr_merge, markr_parse
-from core.gradebook.models import SubjectGrade
+from core.gradebook.markr import MarkrResult, MergedMarks, markr_merge, markr_parse
+from core.gradebook.models import MarkrScan, SubjectGrade
 from core.gradebook.selectors import subject_visible_get
 from core.grading.models import Degree
 
@@ -156,6 +158,45 @@ def _degrees_merge(*, merged: list[MergedMarks], exam_ids: dict[str, int]) -> No
         )
 
 
+def markr_scans_save(*, results: Iterable[tuple[MarkrResult, int]]) -> None:
+    """Keep what each (student, test) result said beyond its marks, for GET /results: the names (the last
+    non-empty ones) and the latest scanned-on. `results` are (result, exam id) pairs whose students exist.
+    One statement; call it inside the import's transaction."""
+    scans: dict[tuple[str, int], list[Any]] = {}
+    for result, exam_id in results:
+        scan = scans.setdefault((result.student_number, exam_id), ["", "", None])
+        if result.first_name or result.last_name:
+            scan[0], scan[1] = result.first_name, result.last_name
+        if result.scanned_on is not None and (scan[2] is None or result.scanned_on > scan[2]):
+            scan[2] = result.scanned_on
+    if not scans:
+        return
+    table, user = MarkrScan._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(  # table names come from model _meta, values are parameters
+            f"""
+            INSERT INTO {table} AS s (student_id, exam_id, first_name, last_name, scanned_on)
+            SELECT u.id, r.exam_id, r.first_name, r.last_name, r.scanned_on
+            FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[])
+                 AS r(student_number, exam_id, first_name, last_name, scanned_on)
+            JOIN {user} u ON u.student_number = r.student_number
+            ON CONFLICT (student_id, exam_id) DO UPDATE SET
+                first_name = CASE WHEN EXCLUDED.first_name || EXCLUDED.last_name = '' THEN s.first_name
+                                  ELSE EXCLUDED.first_name END,
+                last_name = CASE WHEN EXCLUDED.first_name || EXCLUDED.last_name = '' THEN s.last_name
+                                 ELSE EXCLUDED.last_name END,
+                scanned_on = GREATEST(s.scanned_on, EXCLUDED.scanned_on)
+            """,  # noqa: S608
+            [
+                [number for number, _ in scans],
+                [exam_id for _, exam_id in scans],
+                [scan[0] for scan in scans.values()],
+                [scan[1] for scan in scans.values()],
+                [scan[2] for scan in scans.values()],
+            ],
+        )
+
+
 def markr_import(*, user: User, body: bytes) -> MarkrImported:
     """POST /import: all or nothing. Parses and checks the whole document first (400/422), then in ONE
     transaction creates unknown tests (paper exams) and students and merges the degrees."""
@@ -166,4 +207,5 @@ def markr_import(*, user: User, body: bytes) -> MarkrImported:
         exam_ids = exams_for_import(user=user, test_ids=test_ids, first_index=first_index)
         _students_create_missing(names=names)
         _degrees_merge(merged=merged, exam_ids=exam_ids)
+        markr_scans_save(results=((result, exam_ids[result.test_id]) for result in document.results))
     return MarkrImported(imported=len(document.results), tests=test_ids)

@@ -452,6 +452,7 @@ def _merge(merged: dict[tuple[str, int], list[int]], key: tuple[str, int], obtai
 
 def _run_markr(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
     from core.gradebook.markr import markr_result
+    from core.gradebook.services import markr_scans_save
 
     user = _starter(job)
     total = count_occurrences(handle, b"<mcq-test-result") - count_occurrences(handle, b"<mcq-test-results")
@@ -462,6 +463,7 @@ def _run_markr(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
         errors: list[RowError] = []
         merged: dict[tuple[str, int], list[int]] = {}
         names: dict[str, str] = {}
+        scanned: list[tuple[Any, int]] = []  # (result, exam id), for GET /results
         for line, index, result, problem in batch:
             if problem is not None:
                 errors.append({"row": line, "message": f"Result {index}: {problem}"})
@@ -473,11 +475,13 @@ def _run_markr(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
                 errors.append({"row": line, "message": f"Result {index}: {exam_id}"})
                 continue
             _merge(merged, (result.student_number, exam_id), result.marks_obtained, result.marks_available)
+            scanned.append((result, exam_id))
             if not names.get(result.student_number):
                 names[result.student_number] = result.full_name
         with transaction.atomic():
             ids = students.ids(names)
             _degrees_merge({(ids[n], e): marks for (n, e), marks in merged.items()}, source=Degree.Source.MARKR)
+            markr_scans_save(results=scanned)
         progress.add(len(batch), errors)
 
 
