@@ -30,3 +30,20 @@ def page_of(item: Any) -> serializers.Serializer:
             "results": results,
         },
     )
+
+
+class PageQuerySerializer(serializers.Serializer):
+    """The query of a paginated list, checked (400) rather than ignored; list views add their own filters.
+    Use it as the view's `parameters` so that the schema states the same limits."""
+
+    page = serializers.IntegerField(required=False, min_value=1, help_text="A page number, from 1.")
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=PageNumberPagination.max_page_size, help_text="Items per page."
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        names: list[str] = list(self.fields)
+        repeated = [name for name in names if hasattr(data, "getlist") and len(data.getlist(name)) > 1]
+        if repeated:
+            raise serializers.ValidationError({name: ["Give this parameter once."] for name in repeated})
+        return super().to_internal_value(data)

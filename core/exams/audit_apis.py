@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import cast
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.accounts.models import User
-from core.common.pagination import PageNumberPagination, page_of
+from core.common.pagination import PageNumberPagination, PageQuerySerializer, page_of
 from core.common.permissions import IsDoctorOrAdmin
 from core.exams import selectors
 
@@ -39,21 +39,19 @@ class AuditRecordSerializer(serializers.Serializer):
 class AuditApi(APIView):
     permission_classes = [IsDoctorOrAdmin]
 
-    class QuerySerializer(serializers.Serializer):
-        exam = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    class QuerySerializer(PageQuerySerializer):
+        exam = serializers.IntegerField(
+            required=False, min_value=1, max_value=2**63 - 1, help_text="Only this exam's records (404 if not yours)."
+        )
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("exam", int, description="Only this exam's records (404 for an exam not yours)."),
-            OpenApiParameter("page", int, description="A page number."),
-            OpenApiParameter("page_size", int, description="Records per page, up to 500."),
-        ],
+        parameters=[QuerySerializer],
         responses={
             200: page_of(AuditRecordSerializer),
             **{
                 code: OpenApiResponse(ERROR, description=text)
                 for code, text in (
-                    (400, "A malformed exam id."),
+                    (400, "A malformed exam id, page or page size."),
                     (401, "Not authenticated."),
                     (403, "Not a doctor or admin."),
                     (404, "An exam the caller may not see, or no such page."),

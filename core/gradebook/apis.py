@@ -4,7 +4,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 
 from core.accounts.models import Role, User
 from core.common.errors import DomainError, PayloadTooLarge
-from core.common.fields import MarksField
-from core.common.pagination import PageNumberPagination, page_of
+from core.common.fields import MarksField, StrictCharField
+from core.common.pagination import PageNumberPagination, PageQuerySerializer, page_of
 from core.common.permissions import IsDoctorOrAdmin, IsStudent
 from core.gradebook import selectors, services
 from core.gradebook.markr import CONTENT_TYPE, markr_content_type_check
@@ -236,6 +236,9 @@ class TestAggregateApi(APIView):
 class MarkrResultsApi(APIView):
     permission_classes = [IsDoctorOrAdmin]
 
+    class QuerySerializer(PageQuerySerializer):
+        test_id = StrictCharField(required=False, max_length=64, help_text="Only this test's results.")
+
     class OutputSerializer(serializers.Serializer):
         test_id = serializers.CharField()
         student_number = serializers.CharField()
@@ -256,19 +259,17 @@ class MarkrResultsApi(APIView):
             "rule. Names and `scanned_on` are the Markr document's; a result that came another way (online "
             "grading, a degrees file) has `scanned_on` null and the student's full name split at the first space."
         ),
-        parameters=[
-            OpenApiParameter("test_id", str, description="Only this test's results."),
-            OpenApiParameter("page", int, description="A page number."),
-            OpenApiParameter("page_size", int, description="Results per page, up to 500."),
-        ],
+        parameters=[QuerySerializer],
         responses={
             200: page_of(OutputSerializer),
-            **_errors(e400="A test id that cannot be searched for.", e401="Not authenticated."),
+            **_errors(e400="A malformed test id, page or page size.", e401="Not authenticated."),
             **_errors(e403="Not a doctor or admin.", e404="No such page."),
         },
     )
     def get(self, request: Request) -> Response:
-        rows = selectors.markr_results(user=_user(request), test_id=request.query_params.get("test_id"))
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.markr_results(user=_user(request), test_id=query.validated_data.get("test_id"))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

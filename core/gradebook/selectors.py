@@ -100,7 +100,7 @@ def _degrees_visible_to(*, user: User) -> QuerySet[Degree]:
     return degrees.filter(exam__owner=user) if user.role == Role.DOCTOR else degrees.none()
 
 
-def markr_results(*, user: User, test_id: str | None = None) -> QuerySet[Degree, dict[str, Any]]:
+def markr_results(*, user: User, test_id: str | None = None) -> QuerySet[Degree, Any]:
     """GET /results: the stored results the caller may see (of one test when `test_id` is given), by test id
     and student number. The names and scan time are the Markr document's (MarkrScan); a result that came
     another way (online grading, a degrees file) has no scan time, and its names are the student's full

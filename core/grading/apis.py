@@ -267,7 +267,7 @@ class ExamReviewApi(APIView):
 
     @extend_schema(
         responses={
-            200: inline_serializer("ExamReview", {"questions": QuestionSerializer(many=True)}),
+            200: inline_serializer("StudentReview", {"questions": QuestionSerializer(many=True)}),
             **_errors(e401="Not authenticated.", e403="Not a student."),
             **_errors(e404='Not released, not graded, or the exam\'s `review` is not "answers".'),
         },

@@ -216,18 +216,40 @@ def group_size(count: int) -> int:
     return 0 if count == 0 else max(1, math.floor(count * DISCRIMINATION_GROUP + 0.5))
 
 
-def question_stats(*, key: AnswerKey, answers: dict[int, list[Any]], ranked: list[int]) -> list[dict]:
-    """Per question: `answered` (students who chose anything), `correct_rate` (correct / graded students,
-    so an unanswered question counts as wrong) and `discrimination` (the correct rate in the top 27% by
-    percentage minus that in the bottom 27%). `ranked` is the graded students, lowest percentage first."""
+def question_stats(
+    *,
+    key: AnswerKey,
+    answers: dict[int, list[Any]],
+    ranked: list[int],
+    given: dict[int, list[int] | None] | None = None,
+) -> list[dict]:
+    """Per question: `answered` (students who chose anything), `correct_rate` (correct / graded students who
+    were given the question, so an unanswered question counts as wrong) and `discrimination` (the correct
+    rate in the top 27% by percentage minus that in the bottom 27%, each among those given the question).
+    `ranked` is the graded students, lowest percentage first; `given` their attempts' questions (None, or a
+    student missing from it: every question)."""
+    given = given or {}
     count = len(ranked)
     k = group_size(count)
     bottom, top = set(ranked[:k]), set(ranked[count - k :])
-    tallies = {question_id: [0, 0, 0, 0] for question_id in key.points}  # answered, correct, top, bottom
+    # answered, correct, correct in top, correct in bottom, given, given in top, given in bottom
+    tallies = {question_id: [0, 0, 0, 0, 0, 0, 0] for question_id in key.points}
     for student_id in ranked:
+        order = given.get(student_id)
+        questions = None if order is None else set(order)
+        for question_id in key.points if questions is None else questions:
+            tally = tallies.get(question_id)
+            if tally is not None:
+                tally[4] += 1
+                tally[5] += student_id in top
+                tally[6] += student_id in bottom
         for answer in answers.get(student_id, ()):
             tally = tallies.get(answer.question_id)
-            if tally is None or not answer.choice_ids:
+            if (
+                tally is None
+                or not answer.choice_ids
+                or (questions is not None and answer.question_id not in questions)
+            ):
                 continue
             tally[0] += 1
             if key.is_correct(answer.question_id, answer.choice_ids):
@@ -238,14 +260,17 @@ def question_stats(*, key: AnswerKey, answers: dict[int, list[Any]], ranked: lis
         {
             "id": question_id,
             "answered": answered,
-            "correct_rate": correct / count if count else None,
-            "discrimination": (correct_top - correct_bottom) / k if k else None,
+            "correct_rate": correct / n_given if n_given else None,
+            "discrimination": correct_top / n_top - correct_bottom / n_bottom if n_top and n_bottom else None,
         }
         for question_id, (
             answered,
             correct,
             correct_top,
             correct_bottom,
+            n_given,
+            n_top,
+            n_bottom,
         ) in tallies.items()  # in the exam's question order
     ]
 
@@ -279,6 +304,7 @@ def exam_stats(*, exam: Exam) -> dict[str, Any]:
             answers.update(
                 answer_store().for_exam(exam_id=exam.id, student_ids=ranked[start : start + STATS_READ_BATCH])
             )
-        questions = question_stats(key=key, answers=answers, ranked=ranked)
+        given = attempts_given(exam_id=exam.id, student_ids=ranked)
+        questions = question_stats(key=key, answers=answers, ranked=ranked, given=given)
     stats["questions"] = questions
     return stats

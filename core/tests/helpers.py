@@ -16,7 +16,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from core.accounts.models import Subject, User
 from core.accounts.services import api_key_create, api_key_revoke, doctor_create, student_create
 from core.accounts.tokens import SingleUseRefreshToken
-from core.exams.models import Exam
+from core.exams.models import Attempt, Exam
 from core.exams.services import answers_save, attempt_start, exam_create
 from core.exams.tests.factories import default_questions
 from core.gradebook.models import SubjectGrade
@@ -66,9 +66,9 @@ class World:
     physics: Subject  # the other doctor's subject
     online: Exam  # published, open now; A and B have started and saved answers
     draft: Exam  # the owner's draft
-    released: Exam  # graded, results released; degrees for A and B
+    released: Exam  # graded, results released, review "answers"; attempts and degrees for A and B
     unreleased: Exam  # graded, results not released; a degree for A
-    paper: Exam  # a Markr/paper exam with degrees for A and B
+    paper: Exam  # a Markr/paper exam with degrees for A (overridden) and B
     handin_exam: Exam
     upload_code: str  # student A's hand-in
     verification_code: str  # of student A's one submission
@@ -176,6 +176,15 @@ def build_world(tag: str) -> World:
             Degree(student=student_b, exam=paper, marks_obtained=9, marks_available=20, source="markr", graded_at=now),
         ]
     )
+    # The released exam shows answers after release: both students took it. A's paper degree is overridden.
+    Exam.objects.filter(pk=released.pk).update(review=Exam.Review.ANSWERS)
+    Attempt.objects.bulk_create(
+        Attempt(exam=released, student=s, started_at=now, deadline=now, finished_at=now) for s in (student_a, student_b)
+    )
+    Degree.objects.filter(student=student_a, exam=paper).update(
+        source="manual", override_by=owner, override_reason="re-marked", override_at=now, previous_marks_obtained=16,
+        previous_source="markr",
+    )  # fmt: skip
     SubjectGrade.objects.bulk_create(
         [
             SubjectGrade(student=student_a, subject=math, grade=81),

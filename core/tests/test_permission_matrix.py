@@ -75,6 +75,13 @@ MATRIX: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("POST",   "/api/exams/{online}/grade",        None,     (401, 403, 403, 202, 404, 202, 404, 401, 401, 202)),
     ("GET",    "/api/exams/{released}/degrees",    None,     (401, 403, 403, 200, 404, 200, 404, 401, 401, 200)),
     ("GET",    "/api/exams/{released}/stats",      None,     (401, 403, 403, 200, 404, 200, 404, 401, 401, 200)),
+    ("GET",    "/api/exams/{released}/review",     None,     (401, 200, 200, 403, 403, 403, 403, 401, 401, 403)),
+    ("GET",    "/api/exams/{unreleased}/review",   None,     (401, 404, 404, 403, 403, 403, 403, 401, 401, 403)),
+    ("PUT",    "/api/exams/{released}/degrees/{number_a}",
+                                                   "override", (401, 403, 403, 200, 404, 200, 404, 401, 401, 200)),
+    ("DELETE", "/api/exams/{paper}/degrees/{number_a}/override",
+                                                   None,     (401, 403, 403, 204, 404, 204, 404, 401, 401, 204)),
+    ("GET",    "/api/audit",                       None,     (401, 403, 403, 200, 200, 200, 200, 401, 401, 200)),
     ("GET",    "/api/jobs/{job}",                  None,     (401, 404, 404, 200, 404, 200, 404, 401, 401, 200)),
     ("GET",    "/api/jobs?mine=1",                 None,     (401, 200, 200, 200, 200, 403, 403, 401, 401, 200)),
     # Gradebook
@@ -83,6 +90,7 @@ MATRIX: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("GET",    "/grades/student/{number_a}",       None,     (401, 200, 403, 200, 200, 200, 200, 401, 401, 200)),
     ("POST",   "/import",                          "markr",  (401, 403, 403, 201, 404, 201, 404, 401, 401, 201)),
     ("GET",    "/results/{paper_code}/aggregate",  None,     (401, 403, 403, 200, 404, 200, 404, 401, 401, 200)),
+    ("GET",    "/results?test_id={paper_code}",    None,     (401, 403, 403, 200, 200, 200, 200, 401, 401, 200)),
     # Hand-ins: the codes are the credentials, so whoever holds one gets the same answer.
     ("POST",   "/api/exams/{handin}/handins",      "handin", (401, 403, 403, 201, 404, 201, 404, 401, 401, 201)),
     ("GET",    "/api/exams/{handin}/handins",      None,     (401, 403, 403, 200, 404, 200, 404, 401, 401, 200)),
@@ -137,6 +145,7 @@ def _bodies(world: World, caller: str, serial: int) -> dict[str, Callable[[], Bo
             "json",
         ),
         "rename": lambda: ({"title": "Renamed"}, "json"),
+        "override": lambda: ({"marks_obtained": 2.5, "reason": "appeal upheld"}, "json"),
         "answers": lambda: ({"answers": [{"question": key[0][0], "choices": [key[0][1][pick]]}]}, "json"),
         "grade": lambda: (
             {"student_id": world.student_a.student_number, "subject": world.math.name, "grade": 90},
@@ -210,6 +219,7 @@ class PermissionMatrixTests(TestCase):
             "math": quote(w.math.name),
             "number_a": w.student_a.student_number,
             "paper_code": w.paper.code,
+            "paper": w.paper.id,
             "upload_code": w.upload_code,
             "verification_code": w.verification_code,
         }

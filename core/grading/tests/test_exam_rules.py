@@ -307,3 +307,21 @@ class ReviewTests(TestCase):
         Exam.objects.filter(pk=self.exam.pk).update(review="answers")
         self.assertEqual(self.get("review").status_code, 404)
         self.assertEqual(self.get("result").status_code, 404)
+
+
+class DrawStatsTests(TestCase):
+    def test_a_questions_correct_rate_counts_only_the_students_given_it(self) -> None:
+        doctor = make_doctor()
+        exam = make_exam(owner=doctor, questions=[(1, 2, {0}), (1, 2, {0})])
+        key = key_of(exam)
+        students = [make_student() for _ in range(4)]
+        for index, student in enumerate(students):
+            attempt = start(exam, student)
+            if index < 2:  # the first two were given only Q0, and both got it right
+                Attempt.objects.filter(pk=attempt.pk).update(question_order=[key[0][0]])
+                answer(exam, student, {0: {0}})
+            else:  # the others were given both, and got Q0 wrong and Q1 right
+                answer(exam, student, {0: {1}, 1: {0}})
+        grade(exam, doctor)
+        stats = client_for(doctor).get(f"/api/exams/{exam.id}/stats").json()["questions"]
+        self.assertEqual([(q["answered"], q["correct_rate"]) for q in stats], [(4, 0.5), (2, 1.0)])
