@@ -106,7 +106,10 @@ def exam_key_build(*, exam_id: int) -> ExamKey | None:
 
 
 def _window_of(attempt: Attempt) -> AttemptWindow:
-    given = None if attempt.question_order is None else frozenset(attempt.question_order)
+    # Only a draw leaves questions out; without one an attempt has them all (none can be added once it
+    # exists), and None keeps the cached entry as small as before (unpickled on every save).
+    drawn = attempt.question_order is not None and attempt.exam.questions_per_attempt is not None
+    given = frozenset(attempt.question_order) if drawn else None
     return AttemptWindow(
         started_at=attempt.started_at, deadline=attempt.deadline, finished_at=attempt.finished_at, question_ids=given
     )
@@ -231,7 +234,7 @@ def hot_context_get(*, exam_id: int, student_id: int) -> tuple[ExamKey | None, A
         with contextlib.suppress(RedisError):
             cache.set(key_name, key, EXAM_KEY_TTL_SECONDS)
     if window is None:
-        attempt = Attempt.objects.filter(exam_id=exam_id, student_id=student_id).first()
+        attempt = Attempt.objects.select_related("exam").filter(exam_id=exam_id, student_id=student_id).first()
         if attempt is not None:
             window = attempt_window_remember(attempt=attempt)
     return key, window

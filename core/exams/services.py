@@ -377,6 +377,7 @@ def attempt_start(*, student: User, exam_id: int, now: datetime) -> tuple[Attemp
         raise ExamNotFound()
     attempt = Attempt.objects.filter(exam_id=exam_id, student_id=student.id).first()
     if attempt is not None:
+        attempt.exam = exam  # the window reads the exam's draw; it is loaded already
         attempt_window_remember(attempt=attempt)
         return attempt, False
     if exam.kind != Exam.Kind.ONLINE:
@@ -397,6 +398,7 @@ def attempt_start(*, student: User, exam_id: int, now: datetime) -> tuple[Attemp
         created = True
     except IntegrityError:  # the same student started twice at once; the first one won
         attempt = Attempt.objects.get(exam_id=exam_id, student_id=student.id)
+        attempt.exam = exam
         created = False
     attempt_window_remember(attempt=attempt)
     return attempt, created
@@ -405,7 +407,7 @@ def attempt_start(*, student: User, exam_id: int, now: datetime) -> tuple[Attemp
 def attempt_finish(*, student_id: int, exam_id: int, now: datetime) -> Attempt:
     """Finish the attempt (idempotent) and tell the grading app, once. An attempt finished after its
     deadline counts as finished at the deadline."""
-    attempt = Attempt.objects.filter(exam_id=exam_id, student_id=student_id).first()
+    attempt = Attempt.objects.select_related("exam").filter(exam_id=exam_id, student_id=student_id).first()
     if attempt is None:
         if not selectors.exam_visible_to_student(student_id=student_id, exam_id=exam_id):
             raise ExamNotFound()

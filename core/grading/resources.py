@@ -61,8 +61,9 @@ class DegreeResource(resources.ModelResource):
     exam = fields.Field(attribute="exam", column_name="exam", widget=PaperExamWidget())
     student_number = fields.Field(attribute="student", column_name="student_number", widget=StudentNumberWidget())
     full_name = fields.Field(attribute="student__full_name", column_name="full_name", readonly=True)
+    # A decimal since partial credit (four places): an integer widget would cut 4.5 to 4 on import.
     marks_obtained = fields.Field(
-        attribute="marks_obtained", column_name="marks_obtained", widget=widgets.IntegerWidget()
+        attribute="marks_obtained", column_name="marks_obtained", widget=widgets.DecimalWidget()
     )
     marks_available = fields.Field(
         attribute="marks_available", column_name="marks_available", widget=widgets.IntegerWidget()

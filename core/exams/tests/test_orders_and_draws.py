@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from core.audit.models import AuditRecord
+from core.exams.caching import attempt_window_name
 from core.exams.models import Attempt, Exam
 from core.exams.tests.factories import make_doctor, make_exam, make_student, token_for
 
@@ -119,6 +120,16 @@ class OrdersAndDrawsTests(TestCase):
         exam_queries = [q["sql"] for q in context.captured_queries if "answers_answer" not in q["sql"]]
         self.assertEqual(exam_queries, [])
 
+    def test_the_draw_is_checked_after_the_cache_is_lost_too(self) -> None:
+        student = make_student()
+        client = self.start(student)
+        given = Attempt.objects.get(exam=self.exam, student=student).question_order
+        missing = next(question_id for question_id in self.exam_order if question_id not in given)
+        cache.clear()
+        body = {"answers": [{"question": missing, "choices": [self.exam.questions.get(pk=missing).choices.first().id]}]}
+        self.assertEqual(client.put(f"/api/exams/{self.exam.id}/answers", body, format="json").status_code, 422)
+        self.assertEqual(cache.get(attempt_window_name(self.exam.id, student.id)).question_ids, frozenset(given))
+
     def test_the_doctor_sees_every_question_and_the_new_fields(self) -> None:
         body = client_for(self.doctor).get(f"/api/exams/{self.exam.id}").json()
         self.assertEqual([q["id"] for q in body["questions"]], self.exam_order)
@@ -144,6 +155,13 @@ class PlainExamTests(TestCase):
         self.assertEqual([q["id"] for q in shown], exam_order)
         first = exam.questions.first()
         self.assertEqual([c["id"] for c in shown[0]["choices"]], [c.id for c in first.choices.all()])
+
+    def test_without_a_draw_the_cached_window_stays_as_small_as_before(self) -> None:
+        exam = make_exam(owner=make_doctor(), questions=many_questions(4))
+        Exam.objects.filter(pk=exam.pk).update(shuffle_questions=True)
+        student = make_student()
+        client_for(student).post(f"/api/exams/{exam.id}/attempt")
+        self.assertIsNone(cache.get(attempt_window_name(exam.id, student.id)).question_ids)
 
     def test_an_attempt_from_before_stored_orders_is_given_every_question(self) -> None:
         exam = make_exam(owner=make_doctor(), questions=many_questions(3))

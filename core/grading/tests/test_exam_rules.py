@@ -325,3 +325,18 @@ class DrawStatsTests(TestCase):
         grade(exam, doctor)
         stats = client_for(doctor).get(f"/api/exams/{exam.id}/stats").json()["questions"]
         self.assertEqual([(q["answered"], q["correct_rate"]) for q in stats], [(4, 0.5), (2, 1.0)])
+
+
+class DecimalMarksImportTests(TestCase):
+    def test_the_admins_degree_import_keeps_fractional_marks(self) -> None:
+        from tablib import Dataset
+
+        from core.grading.resources import DegreeResource
+
+        doctor = make_doctor()
+        paper = make_exam(owner=doctor, kind=Exam.Kind.PAPER, questions=[])
+        data = Dataset(headers=["exam", "student_number", "full_name", "marks_obtained", "marks_available"])
+        data.append((paper.code, "dm-001", "Ann", "4.5", 10))
+        result = DegreeResource(user=doctor).import_data(data, dry_run=False, raise_errors=False)
+        self.assertFalse(result.has_errors() or result.has_validation_errors())
+        self.assertEqual(Degree.objects.get(exam=paper).marks_obtained, Decimal("4.5"))
