@@ -108,8 +108,8 @@ def exam_key_build(*, exam_id: int) -> ExamKey | None:
 def _window_of(attempt: Attempt) -> AttemptWindow:
     # Only a draw leaves questions out; without one an attempt has them all (none can be added once it
     # exists), and None keeps the cached entry as small as before (unpickled on every save).
-    drawn = attempt.question_order is not None and attempt.exam.questions_per_attempt is not None
-    given = frozenset(attempt.question_order) if drawn else None
+    order = attempt.question_order
+    given = frozenset(order) if order is not None and attempt.exam.questions_per_attempt is not None else None
     return AttemptWindow(
         started_at=attempt.started_at, deadline=attempt.deadline, finished_at=attempt.finished_at, question_ids=given
     )

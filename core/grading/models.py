@@ -35,9 +35,7 @@ class Degree(models.Model):
     override_at = models.DateTimeField(null=True, blank=True)
     # What the degree was before the override, put back when the override is removed.
     previous_marks_obtained = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    previous_source = models.CharField(
-        max_length=10, choices=Source.choices, blank=True, default="", db_default=""
-    )
+    previous_source = models.CharField(max_length=10, choices=Source.choices, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["exam_id", "student_id"]
