@@ -19,7 +19,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-s3.txt
-	@test -x $(PY) || python3 -m venv .venv
+	@scripts/venv.sh .venv # python3 -m venv, installing Debian's python3-venv first when it is missing
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -r requirements-dev.txt
 	@$(PY) -m pip install -q --require-hashes --no-deps -r requirements-s3.txt

