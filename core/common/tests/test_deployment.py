@@ -87,3 +87,30 @@ class ComposeTopologyTests(SimpleTestCase):
         for name in ("SECRET_KEY", "JWT_SIGNING_KEY", "S3_ACCESS_KEY", "S3_SECRET_KEY", "ADMIN_PASSWORD"):
             self.assertEqual(values[name], "", name)
         self.assertIn("S3_ADMIN_ACCESS_KEY", values)
+
+
+class NginxStaticHeadersTests(SimpleTestCase):
+    """Both Nginx configs (compose and local) give /static/ the app's security headers and one request id.
+
+    core/common/tests/test_nginx.py checks the local one through a real Nginx; compose's cannot run here.
+    """
+
+    def test_static_files_get_the_security_headers_in_both_configs(self) -> None:
+        for name in ("nginx.conf", "scripts/nginx.local.conf.template"):
+            conf = (ROOT / name).read_text()
+            static = re.search(r"location /static/ \{(.*?)\}", conf, re.S)
+            self.assertIsNotNone(static, name)
+            for header in (
+                "add_header X-Content-Type-Options nosniff always;",
+                "add_header X-Frame-Options DENY always;",
+                "add_header Referrer-Policy same-origin always;",
+                "add_header X-Request-ID $request_id_if_missing always;",
+            ):
+                self.assertIn(header, static.group(1), name)
+            self.assertNotIn("Content-Security-Policy", static.group(1), name)
+
+    def test_nginx_adds_a_request_id_only_where_the_app_sent_none(self) -> None:
+        for name in ("nginx.conf", "scripts/nginx.local.conf.template"):
+            conf = (ROOT / name).read_text()
+            self.assertNotIn("add_header X-Request-ID $request_id ", conf, name)
+            self.assertRegex(conf, r'map \$upstream_http_x_request_id \$request_id_if_missing \{[^}]*"" \$request_id;')
