@@ -240,6 +240,7 @@ pip_install() {
 
 PG_DIR="$STATE_DIR/pg"
 PG_SOCK="$STATE_DIR/pgsock"
+PG_LOG="$LOG_DIR/postgres.log"
 PG_BIN=
 PG_AS=() # command prefix to run the PostgreSQL binaries as their owner
 PG_SUPERUSER=postgres
@@ -265,6 +266,32 @@ pg_resolve() {
     fi
     want_exe postgres "$PG_BIN/initdb"
     want_exe postgres "$PG_BIN/pg_ctl"
+}
+
+# As root, PostgreSQL runs as user postgres, which cannot reach a state folder under a private home (/root is
+# 0700 on Debian). Its data, socket and log then live in /var/lib/postgresql/exams/<hash of the state folder>,
+# linked from $STATE_DIR/pg (the drills read its postmaster.pid) and $LOG_DIR/postgres.log. Decided once the
+# user exists (after the install).
+pg_place() {
+    ((IS_ROOT)) || return 0
+    [[ $PG_DIR == "$STATE_DIR/pg" ]] || return 0 # placed already
+    local hash home
+    hash=$(printf '%s' "$STATE_DIR" | sha1sum | cut -c1-12)
+    [[ $hash =~ ^[0-9a-f]{12}$ ]] || die "postgres: sha1sum printed '$hash'"
+    home=/var/lib/postgresql/exams/$hash
+    if [[ ! -d $home ]]; then
+        id -u postgres >/dev/null 2>&1 || return 0
+        runuser -u postgres -- test -x "$STATE_DIR" && return 0 # reachable: all stays in the state folder
+        mkdir -p "$home"
+        chown postgres: "$home"
+        chmod 700 "$home"
+    fi
+    PG_DIR=$home/pg PG_SOCK=$home/sock PG_LOG=$home/postgres.log
+    touch "$PG_LOG"
+    chown postgres: "$PG_LOG"
+    [[ -d $STATE_DIR/pg && ! -L $STATE_DIR/pg ]] && { rmdir "$STATE_DIR/pg" 2>/dev/null || true; }
+    [[ -e $STATE_DIR/pg && ! -L $STATE_DIR/pg ]] || ln -sfn "$home/pg" "$STATE_DIR/pg"
+    ln -sfn "$PG_LOG" "$LOG_DIR/postgres.log"
 }
 
 # py_pkg_dir <module>: folder of an installed package in the venv (no import)
@@ -337,9 +364,11 @@ EOF
 }
 
 start_postgres() {
+    pg_place
     if pg_running; then log "postgres already running"; return 0; fi
     pg_resolve
-    local logf="$LOG_DIR/postgres.log"
+    pg_place
+    local logf=$PG_LOG
     mkdir -p "$PG_DIR" "$PG_SOCK"
     touch "$logf"
     if ((IS_ROOT)); then
@@ -369,6 +398,7 @@ start_postgres() {
 }
 
 stop_postgres() {
+    pg_place
     local pid
     pid=$(pid_of "$PG_DIR/postmaster.pid" 2>/dev/null || true)
     if ! alive "$pid" postgres; then log "postgres not running"; return 0; fi
@@ -385,6 +415,7 @@ stop_postgres() {
 }
 
 status_postgres() {
+    pg_place
     local pid
     pid=$(pid_of "$PG_DIR/postmaster.pid" 2>/dev/null || true)
     if alive "$pid" postgres; then echo "postgres: running (pid $pid, port $PG_PORT)"

@@ -10,6 +10,7 @@ util-linux's unshare.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -20,6 +21,7 @@ import textwrap
 from pathlib import Path
 from unittest import skipUnless
 
+import psycopg
 from django.conf import settings
 from django.test import SimpleTestCase
 
@@ -268,3 +270,32 @@ class CapturedSecretsTests(SimpleTestCase):
         self.assertNotEqual(made.returncode, 0)
         self.assertIn("could not generate SECRET_KEY", made.stderr)
         self.assertFalse((tmp / "state" / "secrets.env").exists())
+
+
+DEBIAN_PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@skipUnless(os.geteuid() == 0 and (DEBIAN_PG_BIN / "initdb").exists(), "needs root and Debian's PostgreSQL 15")
+class PrivateCheckoutTests(SimpleTestCase):
+    """A checkout under a private home (/root is 0700): PostgreSQL's own user cannot reach its state folder."""
+
+    def test_postgres_starts_from_a_state_folder_its_user_cannot_reach(self) -> None:
+        tmp = Path(tempfile.mkdtemp(prefix="private-home-"))  # 0700, like /root
+        state = tmp / "checkout" / ".state"
+        port = free_port()
+        env = {**os.environ, "STATE_DIR": str(state), "PG_PORT": str(port), "RESERVE_PORTS": "0"}
+        home = Path("/var/lib/postgresql/exams") / hashlib.sha1(str(state).encode()).hexdigest()[:12]
+        self.addCleanup(shutil.rmtree, tmp, True)
+        self.addCleanup(shutil.rmtree, home, True)
+        self.addCleanup(subprocess.run, [str(SERVICES_SH), "stop", "postgres"], env=env, capture_output=True)
+
+        started = subprocess.run(
+            [str(SERVICES_SH), "start", "postgres"], env=env, capture_output=True, text=True, timeout=300
+        )
+
+        self.assertEqual(started.returncode, 0, started.stderr[-3000:])
+        self.assertTrue((state / "pg" / "postmaster.pid").exists())  # the drills find it where they look
+        with psycopg.connect(host="127.0.0.1", port=port, user="exams", password="exams", dbname="exams") as c:
+            self.assertEqual(c.execute("SELECT 1").fetchone(), (1,))
+        status = subprocess.run([str(SERVICES_SH), "status", "postgres"], env=env, capture_output=True, text=True)
+        self.assertIn("postgres: running (pid", status.stdout)
