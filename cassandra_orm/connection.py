@@ -21,7 +21,7 @@ from cassandra.policies import (
     RetryPolicy,
     TokenAwarePolicy,
 )
-from cassandra.query import PreparedStatement, dict_factory
+from cassandra.query import BatchStatement, BatchType, PreparedStatement, dict_factory
 
 from cassandra_orm.errors import Unavailable
 
@@ -231,6 +231,31 @@ class Connection:
             log.warning("cassandra_orm: retrying %d idempotent statement(s) after %r", len(failed), last_error)
             time.sleep(self.retry_backoff * attempt)
             pending = failed
+        raise AssertionError("unreachable")
+
+    def execute_batch(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, idempotent: bool = False, timeout: float | None = None
+    ) -> None:
+        """Run prepared statements as ONE unlogged batch, retried like ``execute`` when idempotent. Meant for
+        statements on one partition key (tables sharing it included): Cassandra then applies the batch as one
+        mutation per replica, atomically, without the batchlog and without its batch-size limits."""
+        session = self.session()
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self.consistency)
+        for cql, params in statements:
+            batch.add(self.prepare(cql, idempotent=idempotent), params)
+        batch.is_idempotent = idempotent
+        attempts = self.write_attempts if idempotent else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                session.execute(batch, timeout=timeout or self.request_timeout)
+                return
+            except RETRYABLE as exc:
+                if attempt == attempts:
+                    raise Unavailable(f"Cassandra did not answer after {attempt} attempt(s): {exc}") from exc
+                log.warning("cassandra_orm: retrying an idempotent batch after %r", exc)
+                time.sleep(self.retry_backoff * attempt)
+            except NoHostAvailable as exc:
+                raise Unavailable(f"no Cassandra host available: {exc}") from exc
         raise AssertionError("unreachable")
 
     def ping(self, timeout: float | None = None) -> bool:

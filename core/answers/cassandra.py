@@ -1,20 +1,29 @@
 """The Cassandra backend: one partition per (exam, student), a row per question.
 
-Saves are prepared, idempotent upserts written ``USING TIMESTAMP`` = saved_at in microseconds, sent
-concurrently and each acknowledged at the configured consistency before save() returns. See
-docs/decisions/0001-answer-store.md.
+Saves are prepared, idempotent upserts written ``USING TIMESTAMP`` = saved_at in microseconds. One save is
+ONE unlogged batch: the answers' upserts and the save's history row (table ``answer_saves``, the same
+partition key), which Cassandra applies as one mutation per replica, atomically, and acknowledges at the
+configured consistency before save() returns. See docs/decisions/0001-answer-store.md and
+0006-rulestime-save-history.md.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 
 import cassandra_orm
 from cassandra_orm import Column, Connection, Table
-from core.answers.store import AnswerStoreUnavailable, StoredAnswer
+from core.answers.store import (
+    AnswerStoreUnavailable,
+    SaveEvent,
+    SaveOrigin,
+    StoredAnswer,
+    history_enabled,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -28,7 +37,21 @@ class AnswerRow(Table):
     saved_at = Column("timestamp")
 
 
-TABLES: tuple[type[Table], ...] = (AnswerRow,)
+class SaveRow(Table):
+    """The save history: one row per save, in the answers' partition (same key columns and types), ordered by
+    the server's time of the save; ``save_id`` tells apart two saves of the same microsecond."""
+
+    __table__ = "answer_saves"
+    exam_id = Column("bigint", partition_key=True)
+    student_id = Column("bigint", partition_key=True)
+    saved_us = Column("bigint", clustering="ASC")
+    save_id = Column("uuid", clustering="ASC")
+    items = Column("frozen<list<frozen<tuple<bigint, frozen<set<bigint>>>>>>")
+    client_ip = Column("text")
+    user_agent = Column("text")
+
+
+TABLES: tuple[type[Table], ...] = (AnswerRow, SaveRow)
 
 
 def micros(moment: datetime) -> int:
@@ -49,27 +72,65 @@ class CassandraAnswerStore:
             keyspace, columns=("exam_id", "student_id", "question_id", "choice_ids", "saved_at"), using_timestamp=True
         )
         self._select = AnswerRow.select_cql(keyspace, columns=("question_id", "choice_ids", "saved_at"))
+        self._insert_save = SaveRow.insert_cql(keyspace)
+        self._select_saves = SaveRow.select_cql(keyspace, columns=("saved_us", "items", "client_ip", "user_agent"))
+        self.keep_history = history_enabled()
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> CassandraAnswerStore:
         return cls(connection_from_settings(**overrides))
 
     # --- the interface -------------------------------------------------------------------
-    def save(self, *, exam_id: int, student_id: int, answers: list[tuple[int, list[int]]], saved_at: datetime) -> None:
+    def save(
+        self,
+        *,
+        exam_id: int,
+        student_id: int,
+        answers: list[tuple[int, list[int]]],
+        saved_at: datetime,
+        origin: SaveOrigin | None = None,
+    ) -> None:
         if not answers:
             return
         write_time = micros(saved_at)
         latest = {int(q): frozenset(int(c) for c in choices) for q, choices in answers}  # a repeated question: last
-        params = [(exam_id, student_id, q, choices, saved_at, write_time) for q, choices in latest.items()]
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (self._insert, (exam_id, student_id, q, choices, saved_at, write_time)) for q, choices in latest.items()
+        ]
+        if self.keep_history:
+            origin = (origin or SaveOrigin()).cut()
+            # The same save_id on every retry of the batch: a retry rewrites the same row, never adds one.
+            items = list(latest.items())
+            row = (exam_id, student_id, write_time, uuid.uuid4(), items, origin.client_ip, origin.user_agent)
+            statements.append((self._insert_save, row))
         try:
-            if len(params) == 1:
-                self.connection.execute(self._insert, params[0], idempotent=True)
+            if len(statements) == 1:
+                self.connection.execute(statements[0][0], statements[0][1], idempotent=True)
             else:
-                self.connection.execute_concurrent(
-                    self._insert, params, idempotent=True, concurrency=self.write_concurrency
-                )
+                # One partition key throughout, so one mutation per replica: atomic, and no batchlog.
+                self.connection.execute_batch(statements, idempotent=True)
         except cassandra_orm.Unavailable as exc:
             raise AnswerStoreUnavailable() from exc
+
+    def history(self, *, exam_id: int, student_id: int) -> list[SaveEvent]:
+        try:
+            rows = self.connection.execute(self._select_saves, (exam_id, student_id), idempotent=True)
+        except cassandra_orm.Unavailable as exc:
+            raise AnswerStoreUnavailable() from exc
+        events = []
+        for row in rows:
+            saved_at = _from_micros(row["saved_us"])
+            for question_id, choice_ids in row["items"] or ():
+                events.append(
+                    SaveEvent(
+                        question_id=question_id,
+                        choice_ids=tuple(sorted(choice_ids or ())),
+                        saved_at=saved_at,
+                        client_ip=row["client_ip"] or "",
+                        user_agent=row["user_agent"] or "",
+                    )
+                )
+        return events
 
     def for_student(self, *, exam_id: int, student_id: int) -> list[StoredAnswer]:
         try:
@@ -112,6 +173,11 @@ class CassandraAnswerStore:
 
     def drop_keyspace(self) -> None:
         self.connection.session().execute(f"DROP KEYSPACE IF EXISTS {self.connection.keyspace}", timeout=60)
+
+
+def _from_micros(write_time: int) -> datetime:
+    """Back from microseconds to a UTC datetime, to the millisecond (as answers come back)."""
+    return _EPOCH + timedelta(microseconds=write_time // 1000 * 1000)
 
 
 def connection_from_settings(**overrides: Any) -> Connection:

@@ -6,7 +6,12 @@ Contract, for both backends (core/answers/tests/test_contract.py):
   the stored one, so the last write by server time wins whatever order racing requests arrive in;
 - ``choice_ids`` come back sorted and without duplicates; ``saved_at`` comes back in UTC, to the millisecond;
 - ``save`` returns only once the store acknowledged every answer; a store that is down raises
-  AnswerStoreUnavailable (HTTP 503) and the caller must treat the answers as not taken.
+  AnswerStoreUnavailable (HTTP 503) and the caller must treat the answers as not taken;
+- every save also appends one entry to the save history (``history``), in the same write: the answers and
+  their history entry are accepted together or not at all. The history keeps every save, also those that a
+  later one replaced, in server-time order (then the order of the items in the save), ``saved_at`` to the
+  millisecond like the answers, with the client's address and user agent (``SaveOrigin``, cut to
+  CLIENT_IP_MAX and USER_AGENT_MAX characters). See docs/decisions/0006-rulestime-save-history.md.
 """
 
 from __future__ import annotations
@@ -35,10 +40,53 @@ class StoredAnswer:
     saved_at: datetime
 
 
+CLIENT_IP_MAX = 64
+USER_AGENT_MAX = 512
+
+
+@dataclass(frozen=True, slots=True)
+class SaveOrigin:
+    """Where a save came from, as the history records it."""
+
+    client_ip: str = ""
+    user_agent: str = ""
+
+    def cut(self) -> SaveOrigin:
+        return SaveOrigin(client_ip=self.client_ip[:CLIENT_IP_MAX], user_agent=self.user_agent[:USER_AGENT_MAX])
+
+
+@dataclass(frozen=True, slots=True)
+class SaveEvent:
+    """One question of one acknowledged save."""
+
+    question_id: int
+    choice_ids: tuple[int, ...]
+    saved_at: datetime
+    client_ip: str
+    user_agent: str
+
+
+def history_enabled() -> bool:
+    """settings.ANSWER_HISTORY: on unless switched off to measure what the history costs (never in service)."""
+    return bool(getattr(settings, "ANSWER_HISTORY", True))
+
+
 class AnswerStore(Protocol):
-    def save(self, *, exam_id: int, student_id: int, answers: list[tuple[int, list[int]]], saved_at: datetime) -> None:
-        """Upsert every (question, choices) pair; returns only once the store acknowledged all of them
-        at the configured consistency. Raises AnswerStoreUnavailable otherwise."""
+    def save(
+        self,
+        *,
+        exam_id: int,
+        student_id: int,
+        answers: list[tuple[int, list[int]]],
+        saved_at: datetime,
+        origin: SaveOrigin | None = None,
+    ) -> None:
+        """Upsert every (question, choices) pair and append the save to the history, in one write; returns
+        only once the store acknowledged all of it at the configured consistency. Raises
+        AnswerStoreUnavailable otherwise."""
+
+    def history(self, *, exam_id: int, student_id: int) -> list[SaveEvent]:
+        """Every save of one student to one exam, oldest first by server time, one event per question."""
 
     def for_student(self, *, exam_id: int, student_id: int) -> list[StoredAnswer]:
         """One student's answers to one exam, ordered by question id."""
@@ -110,5 +158,5 @@ def reset_after_fork() -> None:
 
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **_: object) -> None:
-    if setting in ("ANSWER_STORE", "CASSANDRA"):
+    if setting in ("ANSWER_STORE", "CASSANDRA", "ANSWER_HISTORY"):
         reset_answer_store()
