@@ -18,10 +18,12 @@ from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
 from core.accounts.models import Role, User
+from core.answers.store import SaveOrigin
 from core.common.errors import api_exception_handler
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.parsers import BoundedJSONParser
@@ -473,6 +475,13 @@ def _drf_datetime(moment: Any) -> str:
 
 
 _answers_field = AnswersField()
+_ident = BaseThrottle()
+
+
+def _save_origin(request: HttpRequest | Request) -> SaveOrigin:
+    """What the save history records of where a save came from: the client's address as the throttles see it
+    (NUM_PROXIES entries from the right of X-Forwarded-For), and its user agent."""
+    return SaveOrigin(client_ip=_ident.get_ident(request) or "", user_agent=request.META.get("HTTP_USER_AGENT", ""))
 
 
 class AnswersApi(_ExamTakingApi):
@@ -499,7 +508,9 @@ class AnswersApi(_ExamTakingApi):
             return None
         now = timezone.now()
         try:
-            saved = services.answers_save(student_id=student_id, exam_id=exam_id, answers=answers, now=now)
+            saved = services.answers_save(
+                student_id=student_id, exam_id=exam_id, answers=answers, now=now, origin=_save_origin(request)
+            )
         except Exception as exc:  # rendered as DRF's handler renders it, or raised on
             handled = api_exception_handler(exc, {"view": self, "args": (), "kwargs": {"exam_id": exam_id}})
             if handled is None:
@@ -531,7 +542,11 @@ class AnswersApi(_ExamTakingApi):
         data.is_valid(raise_exception=True)
         now = timezone.now()
         saved = services.answers_save(
-            student_id=_student_id(request), exam_id=exam_id, answers=data.validated_data["answers"], now=now
+            student_id=_student_id(request),
+            exam_id=exam_id,
+            answers=data.validated_data["answers"],
+            now=now,
+            origin=_save_origin(request),
         )
         return Response({"saved": saved, "server_time": now})
 

@@ -5,7 +5,11 @@ Two entries per save, fetched with one `get_many`:
   the exam's `updated_at`, dropped whenever the exam, a question or a choice changes (services and the
   receivers in `receivers.py`, so admin edits count too);
 - the attempt's window (started_at, deadline, finished_at, the ids of the questions it was given) of one
-  (exam, student), written at start and finish.
+  (exam, student), written at start and finish, and dropped when an accommodation or a reopen moves that
+  attempt's deadline. It carries the exam's `timing_version` it was read under: a change of closes_at or
+  duration_minutes moves that version (and the attempts' deadlines, in PostgreSQL), so a window read under
+  another version than the exam key's is stale and read again - every running attempt sees the new deadline
+  at its next save.
 A miss falls back to PostgreSQL and refills. A cache that is down is treated as a miss, never as an error.
 
 The hot read skips Django's cache API (its RedisCache builds a new client object on every call, which costs
@@ -53,6 +57,7 @@ class ExamKey:
     kind: str
     level_id: int | None
     grace_seconds: int
+    timing: int  # the exam's timing_version
     # question id -> (its choice ids, True when exactly one choice is correct)
     questions: dict[int, tuple[frozenset[int], bool]]
 
@@ -62,6 +67,8 @@ class AttemptWindow:
     started_at: datetime
     deadline: datetime
     finished_at: datetime | None
+    timing: int  # the exam's timing_version when the attempt's deadline was read
+    reopened: bool  # reopened after an incident: it may save even once the exam is closed
     # The questions this attempt was given (Attempt.question_order); None: every question of the exam.
     question_ids: frozenset[int] | None = None
 
@@ -81,7 +88,7 @@ def exam_key_build(*, exam_id: int) -> ExamKey | None:
     """Read an exam's key from PostgreSQL (two queries); None when there is no such exam."""
     exam = (
         Exam.objects.filter(pk=exam_id)
-        .values("id", "updated_at", "status", "kind", "level_id", "grace_seconds")
+        .values("id", "updated_at", "status", "kind", "level_id", "grace_seconds", "timing_version")
         .first()
     )
     if exam is None:
@@ -101,6 +108,7 @@ def exam_key_build(*, exam_id: int) -> ExamKey | None:
         kind=exam["kind"],
         level_id=exam["level_id"],
         grace_seconds=exam["grace_seconds"],
+        timing=exam["timing_version"],
         questions={qid: (frozenset(ids), correct.get(qid, 0) == 1) for qid, ids in choices.items()},
     )
 
@@ -111,11 +119,23 @@ def _window_of(attempt: Attempt) -> AttemptWindow:
     order = attempt.question_order
     given = frozenset(order) if order is not None and attempt.exam.questions_per_attempt is not None else None
     return AttemptWindow(
-        started_at=attempt.started_at, deadline=attempt.deadline, finished_at=attempt.finished_at, question_ids=given
+        started_at=attempt.started_at,
+        deadline=attempt.deadline,
+        finished_at=attempt.finished_at,
+        timing=attempt.exam.timing_version,
+        reopened=attempt.reopened_until is not None,
+        question_ids=given,
     )
 
 
+def attempt_with_timing(*, exam_id: int, student_id: int) -> Attempt | None:
+    """The attempt with its exam (whose timing_version the window carries) read in the same statement, so
+    that the deadline and the version it belongs to come from one snapshot."""
+    return Attempt.objects.select_related("exam").filter(exam_id=exam_id, student_id=student_id).first()
+
+
 def attempt_window_remember(*, attempt: Attempt) -> AttemptWindow:
+    """Cache the window of an attempt (its exam read with it: `attempt_with_timing`)."""
     window = _window_of(attempt)
     try:
         cache.set(attempt_window_name(attempt.exam_id, attempt.student_id), window, ATTEMPT_TTL_SECONDS)
@@ -233,8 +253,10 @@ def hot_context_get(*, exam_id: int, student_id: int) -> tuple[ExamKey | None, A
             return None, None
         with contextlib.suppress(RedisError):
             cache.set(key_name, key, EXAM_KEY_TTL_SECONDS)
-    if window is None:
-        attempt = Attempt.objects.select_related("exam").filter(exam_id=exam_id, student_id=student_id).first()
+    if window is None or window.timing != key.timing:
+        # A stale window (closes_at or the duration changed since it was read) is a miss: read the attempt again.
+        attempt = attempt_with_timing(exam_id=exam_id, student_id=student_id)
+        window = None
         if attempt is not None:
             window = attempt_window_remember(attempt=attempt)
     return key, window

@@ -43,3 +43,25 @@ class ExamInvalid(Invalid):
 
 class AnswersInvalid(Invalid):
     code, detail = "validation_error", "Some answers do not fit this exam; nothing was saved."
+
+
+class StudentNotInExam(NotFound):
+    code, detail = "not_found", "No such student in this exam's level."
+
+
+class AccommodationNotFound(NotFound):
+    code, detail = "not_found", "This student has no accommodation in this exam."
+
+
+class AttemptNotFound(NotFound):
+    code, detail = "not_found", "This student has not started this exam."
+
+
+class ExamNotClosed(Conflict):
+    code = "exam_not_closed"
+    detail = "An attempt of this exam can still save; results can be released once none can."
+
+
+class ResultsReleased(Conflict):
+    code = "results_released"
+    detail = "The results of this exam are released; withdraw the release before letting anyone save again."

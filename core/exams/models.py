@@ -47,6 +47,9 @@ class Exam(models.Model):
     questions_per_attempt = models.PositiveIntegerField(null=True, blank=True)
     # What a student may see once results are released.
     review = models.CharField(max_length=10, choices=Review.choices, default=Review.SCORE)
+    # Moves by one whenever closes_at or duration_minutes change: an attempt window cached under another value
+    # is stale, so every running attempt sees the new deadline (core/exams/accommodations.py).
+    timing_version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -112,6 +115,8 @@ class Attempt(models.Model):
     # Question id (as a string: JSON keys) -> that question's choice ids in this attempt's order; a question
     # missing here shows its choices in the exam's order.
     choice_order = models.JSONField(default=dict, blank=True)
+    # Set by a reopen (an incident): the attempt may save until then, whatever the exam's window says.
+    reopened_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["started_at", "id"]
@@ -121,9 +126,27 @@ class Attempt(models.Model):
         return f"attempt of {self.student_id} at {self.exam_id}"
 
     @staticmethod
-    def deadline_for(*, exam: Exam, started_at: datetime) -> datetime:
-        deadline = started_at + timedelta(minutes=exam.duration_minutes)
-        return min(deadline, exam.closes_at) if exam.closes_at else deadline
+    def deadline_for(
+        *,
+        exam: Exam,
+        started_at: datetime,
+        extra_minutes: int = 0,
+        closes_at_for_them: datetime | None = None,
+        reopened_until: datetime | None = None,
+    ) -> datetime:
+        """The deadline rule, the one place it is written (docs/exams.md): min(started_at + duration + extra,
+        closes_at for them), where closes_at for them is the accommodation's own closes_at or else the exam's
+        closes_at + extra; a reopen's reopened_until, when later, wins."""
+        extra = timedelta(minutes=extra_minutes)
+        deadline = started_at + timedelta(minutes=exam.duration_minutes) + extra
+        closes = closes_at_for_them
+        if closes is None and exam.closes_at is not None:
+            closes = exam.closes_at + extra
+        if closes is not None:
+            deadline = min(deadline, closes)
+        if reopened_until is not None:
+            deadline = max(deadline, reopened_until)
+        return deadline
 
     def questions_given(self, exam_order: list[int]) -> list[int]:
         """This attempt's question ids in its order, from the exam's question ids in the exam's order."""
@@ -139,3 +162,22 @@ class Attempt(models.Model):
             return list(choice_ids)
         rank = {choice_id: index for index, choice_id in enumerate(order)}
         return sorted(choice_ids, key=lambda choice_id: rank.get(choice_id, len(rank)))
+
+
+class Accommodation(models.Model):
+    """Extra time for one student in one exam, and optionally a later closing time for them. The deadline it
+    gives is computed in one place: core/exams/accommodations.py."""
+
+    exam = models.ForeignKey(Exam, on_delete=models.CASCADE, related_name="accommodations")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="accommodations")
+    extra_minutes = models.PositiveIntegerField(default=0)
+    closes_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["exam_id", "student_id"]
+        constraints = [models.UniqueConstraint(fields=["exam", "student"], name="exams_accommodation_one_per_student")]
+
+    def __str__(self) -> str:
+        return f"+{self.extra_minutes} min for {self.student_id} at {self.exam_id}"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from core.accounts.models import Role, User
+from core.answers.store import SaveEvent, answer_store
 from core.audit.models import AuditRecord
 from core.audit.services import audit_records
-from core.exams.errors import ExamNotFound
+from core.exams.errors import AttemptNotFound, ExamNotFound
 from core.exams.models import Attempt, Choice, Exam, Question
 
 
@@ -78,3 +81,51 @@ def audit_records_for(*, user: User, exam_id: int | None = None) -> QuerySet[Aud
         return audit_records(exam_id=exam_id)
     owned = Exam.objects.filter(owner_id=user.id).values("id") if user.role == Role.DOCTOR else Exam.objects.none()
     return audit_records(exam_ids=owned, exam_id=exam_id)
+
+
+# --- for the exam's owner (and admins) -------------------------------------------------------
+
+
+def exam_for_staff(*, user: User, exam_id: int) -> Exam:
+    """An exam the user manages (their own; any for an admin); ExamNotFound otherwise."""
+    exams = Exam.objects.filter(pk=exam_id)
+    if user.role != Role.ADMIN:
+        exams = exams.filter(owner_id=user.id)
+    exam = exams.first()
+    if exam is None:
+        raise ExamNotFound()
+    return exam
+
+
+def attempt_list(*, user: User, exam_id: int) -> QuerySet[Attempt]:
+    """Every attempt of an exam the user manages, by student number."""
+    exam = exam_for_staff(user=user, exam_id=exam_id)
+    return Attempt.objects.filter(exam_id=exam.id).select_related("student").order_by("student__student_number", "id")
+
+
+def attempt_of_student(*, user: User, exam_id: int, student_number: str) -> Attempt:
+    """One student's attempt at an exam the user manages; ExamNotFound or AttemptNotFound (404) otherwise."""
+    exam = exam_for_staff(user=user, exam_id=exam_id)
+    attempt = (
+        Attempt.objects.filter(exam_id=exam.id, student__student_number=student_number)
+        .select_related("student")
+        .first()
+    )
+    if attempt is None:
+        raise AttemptNotFound()
+    return attempt
+
+
+def attempt_history(*, user: User, exam_id: int, student_number: str) -> list[SaveEvent]:
+    """Every acknowledged save of the student, in the order the server accepted them (the answer store's history)."""
+    attempt = attempt_of_student(user=user, exam_id=exam_id, student_number=student_number)
+    return answer_store().history(exam_id=attempt.exam_id, student_id=attempt.student_id)
+
+
+def attempt_progress(*, exam_id: int, student_ids: list[int]) -> dict[int, tuple[int, datetime | None]]:
+    """Student id -> (questions answered, last saved_at), read concurrently from the answer store."""
+    found = answer_store().for_exam(exam_id=exam_id, student_ids=student_ids)
+    return {
+        student_id: (len(answers), max((a.saved_at for a in answers), default=None))
+        for student_id, answers in found.items()
+    }

@@ -8,17 +8,20 @@ from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core.accounts.models import Role, Subject, User
 from core.accounts.services import level_get_or_create, subject_get_or_create
-from core.answers.store import StoredAnswer, answer_store
+from core.answers.store import SaveOrigin, StoredAnswer, answer_store
 from core.audit.services import audit_record
 from core.common.errors import Conflict
 from core.exams import selectors
+from core.exams.accommodations import attempt_deadlines_refresh, closes_at_for, exam_release_check
 from core.exams.caching import (
     AttemptWindow,
     ExamKey,
     attempt_window_remember,
+    attempt_with_timing,
     exam_key_invalidate,
     hot_context_get,
 )
@@ -34,7 +37,7 @@ from core.exams.errors import (
     QuestionsLocked,
     StatusNotForward,
 )
-from core.exams.models import Attempt, Choice, Exam, Question
+from core.exams.models import Accommodation, Attempt, Choice, Exam, Question
 from core.exams.signals import attempt_finished
 
 MAX_ANSWERS_PER_SAVE = 200
@@ -291,13 +294,74 @@ _PLAIN_FIELDS = (
     "shuffle_choices",
     "review",
 )
+# Recorded as their own audit actions (exam.status_changed, exam.results_released), not as exam.edited.
+_AUDITED_APART = ("status", "results_released")
+_EDIT_FIELDS = (
+    "code",
+    "title",
+    "kind",
+    "opens_at",
+    "closes_at",
+    "duration_minutes",
+    "grace_seconds",
+    "shuffle_questions",
+    "shuffle_choices",
+    "questions_per_attempt",
+    "review",
+)
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _exam_snapshot(exam: Exam) -> dict[str, Any]:
+    snapshot = {name: _json_value(getattr(exam, name)) for name in (*_EDIT_FIELDS, *_AUDITED_APART)}
+    snapshot["subject"] = exam.subject.name
+    snapshot["level"] = exam.level.name if exam.level else None
+    return snapshot
+
+
+def _exam_audit(*, user: User, exam: Exam, before: dict[str, Any], questions_sent: bool) -> None:
+    """exam.edited (the fields that changed, and whether questions were sent: each key correction has its own
+    question.key_corrected record), exam.status_changed and exam.results_released."""
+    after = _exam_snapshot(exam)
+    fields = {
+        name: {"from": before[name], "to": after[name]}
+        for name in after
+        if name not in _AUDITED_APART and before[name] != after[name]
+    }
+    detail: dict[str, Any] = {}
+    if fields:
+        detail["fields"] = fields
+    if questions_sent:
+        detail["questions"] = "replaced"
+    if detail:
+        audit_record(actor=user, action="exam.edited", exam=exam, detail=detail)
+    if before["status"] != after["status"]:
+        audit_record(
+            actor=user,
+            action="exam.status_changed",
+            exam=exam,
+            detail={"from": before["status"], "to": after["status"]},
+        )
+    if before["results_released"] != after["results_released"]:
+        audit_record(
+            actor=user,
+            action="exam.results_released",
+            exam=exam,
+            detail={"from": before["results_released"], "to": after["results_released"]},
+        )
 
 
 @transaction.atomic
-def exam_update(*, user: User, exam_id: int, changes: dict[str, Any]) -> Exam:
+def exam_update(*, user: User, exam_id: int, changes: dict[str, Any], now: datetime | None = None) -> Exam:
     """Change any field of an exam the user owns (any exam, for an admin). `status` only moves forward;
-    once an attempt exists, questions and choices may be corrected but not added or removed."""
+    once an attempt exists, questions and choices may be corrected but not added or removed. A change of
+    closes_at or duration_minutes moves the deadlines of running attempts (receivers.py); results are released
+    only once no attempt can save (409 exam_not_closed). Every change is in the audit record."""
     exam = _exam_for_update(user=user, exam_id=exam_id)
+    before = _exam_snapshot(exam)
     has_attempts = exam.attempts.exists()
     corrections: list[dict[str, Any]] = []
     for name in _PLAIN_FIELDS:
@@ -336,9 +400,12 @@ def exam_update(*, user: User, exam_id: int, changes: dict[str, Any]) -> Exam:
         exam.status = changes["status"]
     try:
         with transaction.atomic():
-            exam.save()  # bumps updated_at, the version of the cached key
+            exam.save()  # bumps updated_at, the version of the cached key (and timing_version: receivers.py)
     except IntegrityError as exc:
         raise ExamCodeTaken() from exc
+    if set(changes) & {"results_released", "closes_at", "duration_minutes", "grace_seconds"}:
+        exam_release_check(exam=exam, now=now or timezone.now())
+    _exam_audit(user=user, exam=exam, before=before, questions_sent="questions" in changes)
     exam_key_invalidate(exam_id=exam.id)
     for correction in corrections:  # rule 11: a key correction changes marks at the next grading
         audit_record(actor=user, action="question.key_corrected", exam=exam, detail=correction)
@@ -375,39 +442,69 @@ def attempt_start(*, student: User, exam_id: int, now: datetime) -> tuple[Attemp
     exam = Exam.objects.filter(pk=exam_id).first()
     if exam is None or not selectors.exam_visible_to_student(student_id=student.id, exam_id=exam_id):
         raise ExamNotFound()
-    attempt = Attempt.objects.filter(exam_id=exam_id, student_id=student.id).first()
+    attempt = attempt_with_timing(exam_id=exam_id, student_id=student.id)
     if attempt is not None:
-        attempt.exam = exam  # the window reads the exam's draw; it is loaded already
         attempt_window_remember(attempt=attempt)
         return attempt, False
     if exam.kind != Exam.Kind.ONLINE:
         raise ExamNotOpen("This exam is not taken online.")
-    if not exam.is_open_at(now):
+    accommodation = Accommodation.objects.filter(exam_id=exam_id, student_id=student.id).first()
+    if not _open_for(exam=exam, accommodation=accommodation, now=now):
         raise ExamNotOpen()
+    deadline = Attempt.deadline_for(
+        exam=exam,
+        started_at=now,
+        extra_minutes=accommodation.extra_minutes if accommodation else 0,
+        closes_at_for_them=accommodation.closes_at if accommodation else None,
+    )
     try:
         question_order, choice_order = _attempt_orders(exam=exam)
         with transaction.atomic():
-            attempt = Attempt.objects.create(
+            Attempt.objects.create(
                 exam=exam,
                 student=student,
                 started_at=now,
-                deadline=Attempt.deadline_for(exam=exam, started_at=now),
+                deadline=deadline,
                 question_order=question_order,
                 choice_order=choice_order,
             )
         created = True
     except IntegrityError:  # the same student started twice at once; the first one won
-        attempt = Attempt.objects.get(exam_id=exam_id, student_id=student.id)
-        attempt.exam = exam
         created = False
+    if created:
+        # A change of the exam's times or of this student's accommodation that committed while the row went in
+        # did not see it (the insert waited for the exam row's lock): apply the current rule once more.
+        with transaction.atomic():
+            current = Exam.objects.get(pk=exam_id)
+            now_given = Accommodation.objects.filter(exam_id=exam_id, student_id=student.id).first()
+            if (current.closes_at, current.duration_minutes) != (exam.closes_at, exam.duration_minutes) or (
+                _terms(now_given) != _terms(accommodation)
+            ):
+                attempt_deadlines_refresh(exam=current, now=now, student_id=student.id)
+    attempt = attempt_with_timing(exam_id=exam_id, student_id=student.id)
+    assert attempt is not None  # created above, or by the concurrent start that won
     attempt_window_remember(attempt=attempt)
     return attempt, created
+
+
+def _terms(accommodation: Accommodation | None) -> tuple[int, datetime | None] | None:
+    return None if accommodation is None else (accommodation.extra_minutes, accommodation.closes_at)
+
+
+def _open_for(*, exam: Exam, accommodation: Accommodation | None, now: datetime) -> bool:
+    """The exam's window, where the student's accommodation may close it later for them."""
+    if exam.is_open_at(now):
+        return True
+    closes = closes_at_for(exam=exam, accommodation=accommodation)
+    if accommodation is None or exam.status != Exam.Status.PUBLISHED or closes is None:
+        return False
+    return not (exam.opens_at and now < exam.opens_at) and now < closes
 
 
 def attempt_finish(*, student_id: int, exam_id: int, now: datetime) -> Attempt:
     """Finish the attempt (idempotent) and tell the grading app, once. An attempt finished after its
     deadline counts as finished at the deadline."""
-    attempt = Attempt.objects.select_related("exam").filter(exam_id=exam_id, student_id=student_id).first()
+    attempt = attempt_with_timing(exam_id=exam_id, student_id=student_id)
     if attempt is None:
         if not selectors.exam_visible_to_student(student_id=student_id, exam_id=exam_id):
             raise ExamNotFound()
@@ -464,10 +561,18 @@ def _answers_check(*, key: ExamKey, window: AttemptWindow, answers: Sequence[tup
         raise AnswersInvalid(fields=fields)
 
 
-def answers_save(*, student_id: int, exam_id: int, answers: Sequence[tuple[int, Sequence[int]]], now: datetime) -> int:
-    """Store a student's answers, all or none, and return how many were saved. Makes no PostgreSQL query
-    when the exam's key and the attempt's window are cached. Raises ExamNotFound (404), AttemptNotStarted or
-    AttemptClosed (409), AnswersInvalid (422), and AnswerStoreUnavailable (503) when the store refuses."""
+def answers_save(
+    *,
+    student_id: int,
+    exam_id: int,
+    answers: Sequence[tuple[int, Sequence[int]]],
+    now: datetime,
+    origin: SaveOrigin | None = None,
+) -> int:
+    """Store a student's answers, all or none, with the save's entry in the history (`origin`: the client's
+    address and user agent), and return how many were saved. Makes no PostgreSQL query when the exam's key
+    and the attempt's window are cached. Raises ExamNotFound (404), AttemptNotStarted or AttemptClosed (409),
+    AnswersInvalid (422), and AnswerStoreUnavailable (503) when the store refuses."""
     key, window = hot_context_get(exam_id=exam_id, student_id=student_id)
     if key is None:
         raise ExamNotFound()
@@ -479,7 +584,7 @@ def answers_save(*, student_id: int, exam_id: int, answers: Sequence[tuple[int, 
         raise AttemptClosed("This attempt is finished; answers can no longer change.")
     if now > window.deadline + timedelta(seconds=key.grace_seconds):
         raise AttemptClosed("The deadline of this attempt has passed.")
-    if key.status != Exam.Status.PUBLISHED:
+    if key.status != Exam.Status.PUBLISHED and not window.reopened:
         raise AttemptClosed("This exam is closed.")
     _answers_check(key=key, window=window, answers=answers)
     answer_store().save(
@@ -487,6 +592,7 @@ def answers_save(*, student_id: int, exam_id: int, answers: Sequence[tuple[int, 
         student_id=student_id,
         answers=[(question_id, list(choice_ids)) for question_id, choice_ids in answers],
         saved_at=now,
+        origin=origin,
     )
     return len(answers)
 

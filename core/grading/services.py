@@ -18,6 +18,7 @@ from core.answers.store import answer_store
 from core.audit.services import audit_record
 from core.common.errors import Conflict, Invalid, NotFound, StoreUnavailable
 from core.common.fields import marks_number
+from core.exams.accommodations import exam_can_still_save
 from core.exams.models import Attempt, Exam
 from core.grading.models import Degree
 from core.grading.selectors import AnswerKey, answer_key_get, attempts_given, degree_get, exam_for_staff
@@ -129,9 +130,8 @@ def _exam_mark_graded(*, exam: Exam, now: datetime) -> None:
     (closes_at + grace). Grading a published exam that is still open leaves it published: the
     attempts still running are graded again when they finish."""
     over = exam.status == Exam.Status.CLOSED or (
-        exam.status == Exam.Status.PUBLISHED
-        and exam.closes_at is not None
-        and exam.closes_at + timedelta(seconds=exam.grace_seconds) <= now
+        # Past closes_at + grace, and past every accommodation and running attempt too.
+        exam.status == Exam.Status.PUBLISHED and not exam_can_still_save(exam=exam, now=now)
     )
     if over:
         # updated_at moves too: it versions the exam's cached key and state.
