@@ -16,6 +16,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from core.accounts.models import Subject, User
 from core.accounts.services import api_key_create, api_key_revoke, doctor_create, student_create
 from core.accounts.tokens import SingleUseRefreshToken
+from core.exams.accommodations import accommodation_set
 from core.exams.models import Attempt, Exam
 from core.exams.services import answers_save, attempt_start, exam_create
 from core.exams.tests.factories import default_questions
@@ -160,6 +161,10 @@ def build_world(tag: str) -> World:
     for student, pick in ((student_a, 0), (student_b, 2)):
         attempt_start(student=student, exam_id=online.id, now=now)
         answers_save(student_id=student.id, exam_id=online.id, answers=[(key[0][0], [key[0][1][pick]])], now=now)
+
+    # Student B has extra time in the online exam.
+    number_b = student_b.student_number
+    accommodation_set(user=owner, exam_id=online.id, student_number=number_b, extra_minutes=10, closes_at=None, now=now)
 
     Degree.objects.bulk_create(
         [

@@ -13,7 +13,15 @@ from datetime import UTC, datetime, timedelta
 from django.db import connections
 from django.test import SimpleTestCase, TestCase
 
-from core.answers.store import AnswerStore, AnswerStoreUnavailable, StoredAnswer, build_answer_store
+from core.answers.store import (
+    USER_AGENT_MAX,
+    AnswerStore,
+    AnswerStoreUnavailable,
+    SaveEvent,
+    SaveOrigin,
+    StoredAnswer,
+    build_answer_store,
+)
 
 T0 = datetime(2026, 5, 1, 9, 0, 0, 123_456, tzinfo=UTC)
 
@@ -120,6 +128,82 @@ class AnswerStoreContract:
         self.assertLess(elapsed, 5.0)
         self.assertEqual(self.store.for_exam(exam_id=self.exam_id, student_ids=[]), {})
 
+    # --- the save history ---
+
+    def test_the_history_keeps_every_save_in_server_time_order_also_the_replaced_ones(self):
+        phone = SaveOrigin(client_ip="10.0.0.7", user_agent="Phone/1.0")
+        laptop = SaveOrigin(client_ip="2001:db8::1", user_agent="Laptop/2.0")
+        self.store.save(exam_id=self.exam_id, student_id=1, answers=[(1, [2])], saved_at=T0, origin=phone)
+        later = T0 + timedelta(seconds=3)
+        self.store.save(
+            exam_id=self.exam_id, student_id=1, answers=[(1, [3]), (2, [5, 4])], saved_at=later, origin=laptop
+        )
+        self.assertEqual(
+            self.store.history(exam_id=self.exam_id, student_id=1),
+            [
+                SaveEvent(1, (2,), T0.replace(microsecond=123_000), "10.0.0.7", "Phone/1.0"),
+                SaveEvent(1, (3,), later.replace(microsecond=123_000), "2001:db8::1", "Laptop/2.0"),
+                SaveEvent(2, (4, 5), later.replace(microsecond=123_000), "2001:db8::1", "Laptop/2.0"),
+            ],
+        )
+        # The answers themselves keep only the last save of each question.
+        self.assertEqual(
+            [a.choice_ids for a in self.store.for_student(exam_id=self.exam_id, student_id=1)], [(3,), (4, 5)]
+        )
+
+    def test_the_history_orders_by_server_time_not_by_arrival(self):
+        self.store.save(exam_id=self.exam_id, student_id=1, answers=[(1, [2])], saved_at=T0 + timedelta(seconds=1))
+        self.store.save(exam_id=self.exam_id, student_id=1, answers=[(1, [1])], saved_at=T0)
+        events = self.store.history(exam_id=self.exam_id, student_id=1)
+        self.assertEqual([e.choice_ids for e in events], [(1,), (2,)])
+        self.assertEqual(self.store.for_student(exam_id=self.exam_id, student_id=1)[0].choice_ids, (2,))
+
+    def test_the_history_orders_saves_a_microsecond_apart(self):
+        for step in range(5):
+            moment = T0 + timedelta(microseconds=step)
+            self.store.save(exam_id=self.exam_id, student_id=1, answers=[(1, [step])], saved_at=moment)
+        self.assertEqual(
+            [e.choice_ids for e in self.store.history(exam_id=self.exam_id, student_id=1)],
+            [(0,), (1,), (2,), (3,), (4,)],
+        )
+
+    def test_two_saves_at_the_same_moment_are_both_kept(self):
+        self.store.save(exam_id=self.exam_id, student_id=1, answers=[(1, [1])], saved_at=T0)
+        self.store.save(exam_id=self.exam_id, student_id=1, answers=[(1, [2])], saved_at=T0)
+        self.assertEqual(
+            sorted(e.choice_ids for e in self.store.history(exam_id=self.exam_id, student_id=1)), [(1,), (2,)]
+        )
+
+    def test_the_items_of_one_save_keep_their_order(self):
+        self.store.save(exam_id=self.exam_id, student_id=1, answers=[(30, [1]), (10, [2]), (20, [3])], saved_at=T0)
+        self.assertEqual([e.question_id for e in self.store.history(exam_id=self.exam_id, student_id=1)], [30, 10, 20])
+
+    def test_a_save_without_an_origin_records_empty_strings_and_a_long_user_agent_is_cut(self):
+        self.store.save(exam_id=self.exam_id, student_id=1, answers=[(1, [1])], saved_at=T0)
+        long_agent = SaveOrigin(client_ip="127.0.0.1", user_agent="x" * (USER_AGENT_MAX + 100))
+        self.store.save(
+            exam_id=self.exam_id,
+            student_id=1,
+            answers=[(1, [2])],
+            saved_at=T0 + timedelta(seconds=1),
+            origin=long_agent,
+        )
+        first, second = self.store.history(exam_id=self.exam_id, student_id=1)
+        self.assertEqual((first.client_ip, first.user_agent), ("", ""))
+        self.assertEqual(len(second.user_agent), USER_AGENT_MAX)
+
+    def test_the_history_is_kept_apart_per_exam_and_student(self):
+        self.store.save(exam_id=self.exam_id, student_id=1, answers=[(1, [1])], saved_at=T0)
+        self.store.save(exam_id=self.exam_id, student_id=2, answers=[(1, [2])], saved_at=T0)
+        self.store.save(exam_id=self.exam_id + 1, student_id=1, answers=[(1, [3])], saved_at=T0)
+        self.assertEqual([e.choice_ids for e in self.store.history(exam_id=self.exam_id, student_id=1)], [(1,)])
+        self.assertEqual([e.choice_ids for e in self.store.history(exam_id=self.exam_id, student_id=2)], [(2,)])
+        self.assertEqual(self.store.history(exam_id=self.exam_id, student_id=3), [])
+
+    def test_saving_nothing_adds_nothing_to_the_history(self):
+        self.store.save(exam_id=self.exam_id, student_id=1, answers=[], saved_at=T0)
+        self.assertEqual(self.store.history(exam_id=self.exam_id, student_id=1), [])
+
     def test_ping_is_true_when_the_store_answers(self):
         self.assertIs(self.store.ping(), True)
 
@@ -135,6 +219,8 @@ class AnswerStoreContract:
                     down.for_student(exam_id=self.exam_id, student_id=1)
                 with self.assertRaises(AnswerStoreUnavailable):
                     down.for_exam(exam_id=self.exam_id, student_ids=[1, 2])
+                with self.assertRaises(AnswerStoreUnavailable):
+                    down.history(exam_id=self.exam_id, student_id=1)
                 self.assertIs(down.ping(), False)
             self.assertLess(time.monotonic() - started, 5.0)
         finally:

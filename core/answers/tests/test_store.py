@@ -53,3 +53,23 @@ class CassandraSyncCommandTests(SimpleTestCase):
             call_command("cassandra_sync", stdout=out)
             call_command("cassandra_sync", stdout=out)
         self.assertIn(f"Keyspace {settings.CASSANDRA['KEYSPACE']} is up to date.", out.getvalue())
+
+
+class AnswerHistorySwitchTests(SimpleTestCase):
+    databases = {"default"}
+
+    def test_with_the_history_switched_off_answers_are_saved_without_it_and_a_check_warns(self):
+        from datetime import UTC, datetime
+        from random import randrange
+
+        from django.core import checks
+
+        exam_id = randrange(1, 2**62)
+        for kind in ("cassandra", "postgres"):
+            with self.subTest(kind), override_settings(ANSWER_STORE=kind, ANSWER_HISTORY=False):
+                store = answer_store()
+                store.save(exam_id=exam_id, student_id=1, answers=[(1, [2])], saved_at=datetime.now(UTC))
+                self.assertEqual([a.choice_ids for a in store.for_student(exam_id=exam_id, student_id=1)], [(2,)])
+                self.assertEqual(store.history(exam_id=exam_id, student_id=1), [])
+                self.assertIn("answers.W001", [m.id for m in checks.run_checks()])
+        self.assertNotIn("answers.W001", [m.id for m in checks.run_checks()])
