@@ -1,0 +1,107 @@
+"""What the save history costs: B1 and B2 with ANSWER_HISTORY off and on, in the same run, against a running
+`make up` stack whose web instances this script restarts (scripts/services.sh stop web / start web) with each
+setting. Off and on alternate (off, on, on, off, ...), so that a noisy neighbour hurts both alike; each B1 and B2
+run measures its own floor, and the cost is 1 - (ratio with history) / (ratio without).
+
+    make up && ANSWER_STORE=cassandra .venv/bin/python bench/history_cost.py      # BENCH_HISTORY_ROUNDS=2
+
+It checks that the switch took: a run with the history grows the first student's history, one without does
+not. Results go to bench/results/history_cost.json. See docs/decisions/0006-rulestime-save-history.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+for entry in (str(REPO), str(BENCH_DIR)):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+from bench import b1_answers, b2_answers, common  # noqa: E402
+
+UP_ENV = {"ANSWER_STORE": "cassandra", "FILE_STORAGE": "s3", "DEBUG": "false"}
+
+
+def restart_web(*, history: bool) -> None:
+    env = {**os.environ, **UP_ENV, "ANSWER_HISTORY": "true" if history else "false"}
+    services = str(REPO / "scripts" / "services.sh")
+    subprocess.run([services, "stop", "web"], cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run([services, "start", "web"], cwd=REPO, env=env, check=True, capture_output=True)
+    common.wait_http(f"{common.DEFAULT_BASE_URL}/health", 60)
+
+
+def history_length() -> int:
+    """How many events the first bench student has in the history of the fixture's exam."""
+    from core.answers.store import build_answer_store
+
+    fixture = common.answers_fixture(common.DEFAULT_BASE_URL, students=common.env_int("BENCH_CONCURRENCY", 64))
+    store = build_answer_store("cassandra")
+    try:
+        return len(store.history(exam_id=fixture.exam.exam_id, student_id=fixture.student_ids[0]))
+    finally:
+        store.close()
+
+
+def main() -> int:
+    common.django_setup()
+    pinning = common.pin_generator()
+    rounds = max(1, common.env_int("BENCH_HISTORY_ROUNDS", 2))
+    os.environ.setdefault("BENCH_ROUNDS", "1")
+    order = [setting for r in range(rounds) for setting in ((False, True) if r % 2 == 0 else (True, False))]
+    runs: list[dict[str, Any]] = []
+    restart_web(history=True)
+    before = history_length()  # also makes the fixture (exam, students, attempts) once for every run
+    for history in order:
+        restart_web(history=history)
+        b1, b2 = b1_answers.run(), b2_answers.run()
+        after = history_length()
+        took = after > before if history else after == before
+        before = after
+        runs.append({"history": history, "switch_took": took, "B1": _short(b1), "B2": _short(b2)})
+        print(
+            f"history {'on ' if history else 'off'}: B1 ratio {b1['ratio']} ({b1['figure']} answers/s), "
+            f"B2 ratio {b2['ratio']} ({b2['figure']} answers/s); switch took: {took}",
+            flush=True,
+        )
+    restart_web(history=True)  # leave the stack as it should run
+
+    summary: dict[str, Any] = {}
+    for bench in ("B1", "B2"):
+        on = [r[bench]["ratio"] for r in runs if r["history"]]
+        off = [r[bench]["ratio"] for r in runs if not r["history"]]
+        mean_on, mean_off = sum(on) / len(on), sum(off) / len(off)
+        summary[bench] = {
+            "ratio_off": round(mean_off, 3),
+            "ratio_on": round(mean_on, 3),
+            "cost": round(1 - mean_on / mean_off, 3) if mean_off else None,
+        }
+    result = {
+        "runs": runs,
+        "summary": summary,
+        "cpu_sharing": pinning,
+        "commit": common.git_commit(),
+        "all_switches_took": all(r["switch_took"] for r in runs),
+    }
+    path = BENCH_DIR / "results" / "history_cost.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    for bench, row in summary.items():
+        print(f"{bench}: ratio without history {row['ratio_off']}, with {row['ratio_on']}: cost {row['cost']:.1%}")
+    print(f"{pinning}. Written to {path.relative_to(REPO)}.")
+    return 0 if result["all_switches_took"] else 1
+
+
+def _short(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("figure", "floor", "ratio", "p50_ms", "p99_ms", "errors")
+    return {k: row.get(k) for k in keys}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
