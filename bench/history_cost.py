@@ -5,12 +5,17 @@ run measures its own floor, and the cost is 1 - (ratio with history) / (ratio wi
 
     make up && ANSWER_STORE=cassandra .venv/bin/python bench/history_cost.py      # BENCH_HISTORY_ROUNDS=2
 
+Throughput on a shared 2-core machine swings with the neighbours' load, so it also measures what the load
+cannot blur much: the CPU seconds the web instances (every gunicorn process of this stack) spend per
+acknowledged save, over a fixed number of saves of 1 answer (as B1) and of 100 answers (as B2).
+
 It checks that the switch took: a run with the history grows the first student's history, one without does
 not. Results go to bench/results/history_cost.json. See docs/decisions/0006-rulestime-save-history.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -37,6 +42,49 @@ def restart_web(*, history: bool) -> None:
     common.wait_http(f"{common.DEFAULT_BASE_URL}/health", 60)
 
 
+def web_cpu_seconds() -> float:
+    """user + system CPU of every gunicorn process of this stack (masters from .state/run, and their workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pidfile in (REPO / ".state" / "run").glob("web-*.pid"):
+        master = pidfile.read_text().strip()
+        children = Path(f"/proc/{master}/task/{master}/children")
+        pids = [master, *(children.read_text().split() if children.exists() else [])]
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def cpu_per_save(*, batch: int, requests: int, concurrency: int = 16) -> dict[str, Any]:
+    """Web CPU milliseconds per acknowledged save of `batch` answers, over `requests` saves."""
+    fixture = common.answers_fixture(common.DEFAULT_BASE_URL, students=common.env_int("BENCH_CONCURRENCY", 64))
+    questions = list(fixture.exam.questions.items())[:batch]
+    path = f"/api/exams/{fixture.exam.exam_id}/answers"
+    headers = [common.auth_headers(token, json_body=True) for token in fixture.tokens]
+
+    def save(worker: int, n: int) -> tuple[str, str, bytes, bytes]:
+        items = b",".join(
+            b'{"question":%d,"choices":[%d]}' % (q, choices[(n + worker + i) % len(choices)])
+            for i, (q, choices) in enumerate(questions)
+        )
+        return "PUT", path, b'{"answers":[' + items + b"]}", headers[worker]
+
+    before = web_cpu_seconds()
+    result = asyncio.run(
+        common.run_load(fixture.target, concurrency=concurrency, make_request=save, duration=120, max_requests=requests)
+    )
+    spent = web_cpu_seconds() - before
+    return {
+        "saves": result.ok,
+        "errors": result.errors,
+        "web_cpu_ms_per_save": round(1000 * spent / result.ok, 3) if result.ok else None,
+    }
+
+
 def history_length() -> int:
     """How many events the first bench student has in the history of the fixture's exam."""
     from core.answers.store import build_answer_store
@@ -61,13 +109,26 @@ def main() -> int:
     for history in order:
         restart_web(history=history)
         b1, b2 = b1_answers.run(), b2_answers.run()
+        cpu1 = cpu_per_save(batch=1, requests=common.env_int("BENCH_HISTORY_CPU_SAVES", 3000))
+        cpu100 = cpu_per_save(batch=100, requests=common.env_int("BENCH_HISTORY_CPU_SAVES", 3000) // 10)
         after = history_length()
         took = after > before if history else after == before
         before = after
-        runs.append({"history": history, "switch_took": took, "B1": _short(b1), "B2": _short(b2)})
+        runs.append(
+            {
+                "history": history,
+                "switch_took": took,
+                "B1": _short(b1),
+                "B2": _short(b2),
+                "cpu_1_answer": cpu1,
+                "cpu_100_answers": cpu100,
+            }
+        )
         print(
             f"history {'on ' if history else 'off'}: B1 ratio {b1['ratio']} ({b1['figure']} answers/s), "
-            f"B2 ratio {b2['ratio']} ({b2['figure']} answers/s); switch took: {took}",
+            f"B2 ratio {b2['ratio']} ({b2['figure']} answers/s); web CPU per save: "
+            f"{cpu1['web_cpu_ms_per_save']} ms (1 answer), {cpu100['web_cpu_ms_per_save']} ms (100 answers); "
+            f"switch took: {took}",
             flush=True,
         )
     restart_web(history=True)  # leave the stack as it should run
@@ -82,6 +143,15 @@ def main() -> int:
             "ratio_on": round(mean_on, 3),
             "cost": round(1 - mean_on / mean_off, 3) if mean_off else None,
         }
+    for name in ("cpu_1_answer", "cpu_100_answers"):
+        on = [r[name]["web_cpu_ms_per_save"] for r in runs if r["history"]]
+        off = [r[name]["web_cpu_ms_per_save"] for r in runs if not r["history"]]
+        mean_on, mean_off = sum(on) / len(on), sum(off) / len(off)
+        summary[name] = {
+            "web_cpu_ms_off": round(mean_off, 3),
+            "web_cpu_ms_on": round(mean_on, 3),
+            "cost": round(mean_on / mean_off - 1, 3),
+        }
     result = {
         "runs": runs,
         "summary": summary,
@@ -92,8 +162,13 @@ def main() -> int:
     path = BENCH_DIR / "results" / "history_cost.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
-    for bench, row in summary.items():
+    for bench in ("B1", "B2"):
+        row = summary[bench]
         print(f"{bench}: ratio without history {row['ratio_off']}, with {row['ratio_on']}: cost {row['cost']:.1%}")
+    for name in ("cpu_1_answer", "cpu_100_answers"):
+        row = summary[name]
+        off, on = row["web_cpu_ms_off"], row["web_cpu_ms_on"]
+        print(f"{name}: web CPU {off} ms per save without the history, {on} with: {row['cost']:+.1%}")
     print(f"{pinning}. Written to {path.relative_to(REPO)}.")
     return 0 if result["all_switches_took"] else 1
 
