@@ -85,6 +85,40 @@ def cpu_per_save(*, batch: int, requests: int, concurrency: int = 16) -> dict[st
     }
 
 
+def store_cpu_per_save(*, batch: int, saves: int, blocks: int = 6) -> dict[str, Any]:
+    """This process's CPU milliseconds per `CassandraAnswerStore.save` of `batch` answers, with the history row
+    and without, alternating blocks of `saves` saves: the part of a request that the history can change, and
+    one that a loaded machine blurs far less than throughput (the rest of the request is the same code)."""
+    import random
+    import time
+    from datetime import UTC, datetime
+
+    from core.answers.store import SaveOrigin, build_answer_store
+
+    stores = {flag: build_answer_store("cassandra") for flag in (False, True)}
+    for flag, store in stores.items():
+        store.keep_history = flag  # type: ignore[attr-defined]
+    origin = SaveOrigin(client_ip="127.0.0.1", user_agent="Mozilla/5.0 (X11; Linux x86_64) bench/history_cost")
+    exam_id = random.randrange(1, 2**62)
+    spent = {False: 0.0, True: 0.0}
+    try:
+        for block in range(blocks):
+            for flag in (False, True) if block % 2 == 0 else (True, False):
+                store = stores[flag]
+                started = time.process_time()
+                for n in range(saves):
+                    answers = [(q, [q * 4 + n % 4]) for q in range(batch)]
+                    store.save(
+                        exam_id=exam_id, student_id=n % 64, answers=answers, saved_at=datetime.now(UTC), origin=origin
+                    )
+                spent[flag] += time.process_time() - started
+    finally:
+        for store in stores.values():
+            store.close()
+    off, on = (1000 * spent[flag] / (saves * blocks) for flag in (False, True))
+    return {"store_cpu_ms_off": round(off, 3), "store_cpu_ms_on": round(on, 3), "extra_ms": round(on - off, 3)}
+
+
 def history_length() -> int:
     """How many events the first bench student has in the history of the fixture's exam."""
     from core.answers.store import build_answer_store
@@ -104,6 +138,11 @@ def main() -> int:
     os.environ.setdefault("BENCH_ROUNDS", "1")
     order = [setting for r in range(rounds) for setting in ((False, True) if r % 2 == 0 else (True, False))]
     runs: list[dict[str, Any]] = []
+    store_cpu = {
+        "1_answer": store_cpu_per_save(batch=1, saves=300),
+        "100_answers": store_cpu_per_save(batch=100, saves=30),
+    }
+    print(f"answer store CPU per save in this process, without and with the history: {store_cpu}", flush=True)
     restart_web(history=True)
     before = history_length()  # also makes the fixture (exam, students, attempts) once for every run
     for history in order:
@@ -152,6 +191,10 @@ def main() -> int:
             "web_cpu_ms_on": round(mean_on, 3),
             "cost": round(mean_on / mean_off - 1, 3),
         }
+    summary["store_cpu"] = store_cpu
+    for name, cpu in (("1_answer", "cpu_1_answer"), ("100_answers", "cpu_100_answers")):
+        # The history's share of a request: its extra store CPU over the web CPU of a request without it.
+        summary[cpu]["store_share"] = round(store_cpu[name]["extra_ms"] / summary[cpu]["web_cpu_ms_off"], 3)
     result = {
         "runs": runs,
         "summary": summary,
@@ -168,7 +211,10 @@ def main() -> int:
     for name in ("cpu_1_answer", "cpu_100_answers"):
         row = summary[name]
         off, on = row["web_cpu_ms_off"], row["web_cpu_ms_on"]
-        print(f"{name}: web CPU {off} ms per save without the history, {on} with: {row['cost']:+.1%}")
+        print(
+            f"{name}: web CPU {off} ms per save without the history, {on} with: {row['cost']:+.1%}; "
+            f"the history's store CPU is {row['store_share']:.1%} of a request"
+        )
     print(f"{pinning}. Written to {path.relative_to(REPO)}.")
     return 0 if result["all_switches_took"] else 1
 

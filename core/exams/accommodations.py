@@ -147,8 +147,11 @@ def _exam_for_staff_update(*, user: User, exam_id: int) -> Exam:
 
 
 def _student_in_level(*, exam: Exam, student_number: str) -> User:
-    student = User.objects.filter(role=Role.STUDENT, student_number=student_number, level_id=exam.level_id).first()
-    if student is None or exam.level_id is None:
+    level_id = exam.level_id
+    student = None
+    if level_id is not None:
+        student = User.objects.filter(role=Role.STUDENT, student_number=student_number, level_id=level_id).first()
+    if student is None:
         raise StudentNotInExam(f"No student {student_number!r} in this exam's level.")
     return student
 
