@@ -43,7 +43,7 @@ from core.exams.models import Attempt, Choice, Exam
 logger = logging.getLogger(__name__)
 
 # Bump when the cached shapes change, so that old entries are never read as new ones.
-SCHEMA = 2
+SCHEMA = 3
 EXAM_KEY_TTL_SECONDS = 60 * 60
 # Longer than any sensible exam; after it, one query refills the entry.
 ATTEMPT_TTL_SECONDS = 12 * 60 * 60

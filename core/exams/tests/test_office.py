@@ -246,9 +246,9 @@ class ExamTimeChangeTests(OfficeTestCase):
         self.patch(exam, status="closed", results_released=True)
         records = {r.action: r for r in AuditRecord.objects.filter(exam_id=exam.id)}
         self.assertEqual(records["exam.edited"].detail["fields"]["title"]["to"], "Renamed")
-        self.assertEqual(
-            records["exam.edited"].detail["questions"]["key_corrections"], {str(q): {"from": correct, "to": [wrong]}}
-        )
+        self.assertEqual(records["exam.edited"].detail["questions"], "replaced")
+        corrected = records["question.key_corrected"].detail
+        self.assertEqual((corrected["question"], corrected["after"]["correct_choices"]), (q, [wrong]))
         self.assertEqual(records["exam.status_changed"].detail, {"from": "published", "to": "closed"})
         self.assertEqual(records["exam.results_released"].detail, {"from": False, "to": True})
 
