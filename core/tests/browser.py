@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import unittest
 from pathlib import Path
@@ -108,8 +107,7 @@ def axe_violations(driver: Any) -> list[dict[str, Any]]:
         raise unittest.SkipTest(f"axe-core is not installed at {AXE_PATH} (scripts/browser.sh install runs npm ci)")
     # Injected and run in one script, so a navigation cannot fall between the two.
     result = driver.execute_async_script(
-        AXE_PATH.read_text(encoding="utf-8")
-        + ";\nconst done = arguments[arguments.length - 1];"
+        AXE_PATH.read_text(encoding="utf-8") + ";\nconst done = arguments[arguments.length - 1];"
         "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', "
         "'best-practice']}}).then(r => done(JSON.stringify(r.violations)), e => done(JSON.stringify([{id: 'axe-error', "
         "impact: 'critical', description: String(e), nodes: []}])));"
@@ -132,17 +130,9 @@ def csp_violations(driver: Any) -> list[str]:
     return [
         entry["message"]
         for entry in driver.get_log("browser")
-        if "Content Security Policy" in entry.get("message", "") or "Content-Security-Policy" in entry.get("message", "")
+        if "Content Security Policy" in entry.get("message", "")
+        or "Content-Security-Policy" in entry.get("message", "")
     ]
-
-
-def install_browser() -> str | None:
-    """Runs scripts/browser.sh install (idempotent); the reason it failed, or None."""
-    script = Path(settings.BASE_DIR) / "scripts" / "browser.sh"
-    result = subprocess.run(  # noqa: S603 - our own script
-        ["bash", str(script), "install"], capture_output=True, text=True, timeout=1200, check=False
-    )
-    return None if result.returncode == 0 else (result.stderr or result.stdout)[-500:]
 
 
 class BrowserTestCase(StaticLiveServerTestCase):

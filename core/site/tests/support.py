@@ -76,7 +76,11 @@ def colour_questions(count: int = 3) -> list[dict[str, Any]]:
 
 
 def open_exam(
-    *, title: str = "Colours and light", closes_in: timedelta = timedelta(hours=2), grace_seconds: int = 30, **kwargs: Any
+    *,
+    title: str = "Colours and light",
+    closes_in: timedelta = timedelta(hours=2),
+    grace_seconds: int = 30,
+    **kwargs: Any,
 ) -> Exam:
     exam = make_exam(
         owner=make_doctor(),

@@ -10,8 +10,8 @@ from pathlib import Path
 from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
-from selenium.webdriver.common.by import By
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from core.accounts.tokens import SingleUseRefreshToken
@@ -69,7 +69,9 @@ class TakingAnExamTests(SiteBrowserTestCase):
         timer = self.driver.find_element(By.CSS_SELECTOR, '[role="timer"]')
         self.assertRegex(timer.text, r"^Time left: [23][0-9]:[0-5][0-9]$")
         self.assertEqual(by_label(self.driver, "Blue", question(self.driver, SKY)).get_attribute("type"), "radio")
-        self.assertEqual(by_label(self.driver, "Blue", question(self.driver, PRIMARY)).get_attribute("type"), "checkbox")
+        self.assertEqual(
+            by_label(self.driver, "Blue", question(self.driver, PRIMARY)).get_attribute("type"), "checkbox"
+        )
         self.assertEqual(status_text(self.driver), SAVED)
 
         choose(self.driver, SKY, "Green")
@@ -248,7 +250,9 @@ class BadConnectionTests(SiteBrowserTestCase):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {fresh['access']}")
         self.assertEqual(client.get("/api/me").status_code, 200)
-        self.assertEqual(APIClient().post("/api/auth/refresh", {"refresh": str(refresh)}, format="json").status_code, 401)
+        self.assertEqual(
+            APIClient().post("/api/auth/refresh", {"refresh": str(refresh)}, format="json").status_code, 401
+        )
 
 
 class DeadlineTests(SiteBrowserTestCase):
@@ -296,7 +300,9 @@ class DeadlineTests(SiteBrowserTestCase):
             open_exam_page(self.driver, self.live_server_url, exam)
             self.assertGreater(self.driver.execute_script("return Date.now() - new Date().getTime()"), 3_500_000)
         finally:
-            self.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": shifted["identifier"]})
+            self.driver.execute_cdp_cmd(
+                "Page.removeScriptToEvaluateOnNewDocument", {"identifier": shifted["identifier"]}
+            )
         timer = self.driver.find_element(By.CSS_SELECTOR, '[role="timer"]')
         self.assertRegex(timer.text, r"^Time left: 04:(2\d|30)$")
         self.assertEqual(self.driver.find_element(By.ID, "time-alert").text, "Less than 5 minutes left.")
@@ -444,4 +450,3 @@ class AccessibilityTests(SiteBrowserTestCase):
         self.driver.get(self.url("/admin/login/"))
         self.assertEqual(csp_violations(self.driver), [])
         self.assertTrue(self.driver.find_element(By.ID, "id_username").is_displayed())
-
