@@ -220,12 +220,19 @@ function setDeadline(iso) {
   deadline = next;
 }
 
+let reaching = false;
 async function reachDeadline() {
-  await checkDeadline(); // an accommodation may have moved it
-  if (deadline - serverNow() > 0) return;
-  lock();
-  warn(t("time_up"));
-  outbox.flush({ now: true }); // the server still takes saves within its grace period
+  if (reaching) return; // the next ticks wait for this one's answer
+  reaching = true;
+  try {
+    await checkDeadline(); // an accommodation may have moved it
+    if (deadline - serverNow() > 0) return;
+    lock();
+    warn(t("time_up"));
+    outbox.flush({ now: true }); // the server still takes saves within its grace period
+  } finally {
+    reaching = false;
+  }
 }
 
 function lock() {
