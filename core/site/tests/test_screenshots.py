@@ -39,6 +39,7 @@ class ScreenshotTests(BrowserTestCase):
     def shoot(self, driver: object, name: str) -> None:
         folder = Path(settings.BASE_DIR) / FOLDER
         folder.mkdir(parents=True, exist_ok=True)
+        driver.execute_script("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
         settle(0.4)
         driver.save_screenshot(str(folder / f"{name}.png"))  # type: ignore[attr-defined]
 
