@@ -57,6 +57,7 @@ down: ## Stop everything that make up or make run started
 .PHONY: test
 test: venv ## Start the real servers and run every test
 	$(SERVICES) start postgres redis cassandra s3
+	scripts/browser.sh install || echo "The browser could not be installed: the site's Chromium tests will say so and be skipped."
 	DJANGO_SETTINGS_MODULE=core.settings.test ANSWER_STORE=cassandra $(SECRETS) $(PY) manage.py test --noinput --parallel 1
 
 .PHONY: lint
@@ -89,3 +90,13 @@ drills-ci: up ## The reduced failure drills for CI (web, Cassandra, Redis; small
 load: export LOGIN_RATE_PER_CLIENT ?= 100000/min
 load: up ## Load test: 500 students log in and save answers for 60 s; fails if an acknowledged save is lost
 	$(UP_ENV) $(SECRETS) $(PY) test_traffic.py $(LOAD_ARGS)
+
+.PHONY: screenshots
+screenshots: venv ## Screenshots of each page of the student site, in headless Chromium, into docs/screenshots/
+	$(SERVICES) start postgres redis cassandra s3
+	scripts/browser.sh install
+	SITE_SCREENSHOTS=docs/screenshots DJANGO_SETTINGS_MODULE=core.settings.test ANSWER_STORE=cassandra $(SECRETS) $(PY) manage.py test core.site.tests.test_screenshots --noinput --parallel 1
+
+.PHONY: messages
+messages: venv ## Refresh the site's translation catalogues (core/site/locale) and compile them (.mo files are committed)
+	cd core/site && ../../$(PY) ../../manage.py makemessages -l ar -l en --no-obsolete && ../../$(PY) ../../manage.py compilemessages

@@ -42,9 +42,9 @@ COLUMNS = (
 
 
 def discover() -> list[str]:
-    """Module names bench.b1_* ... bench.b6_*, in order (one per number; the first name wins)."""
+    """Module names bench.b1_* ... bench.b8_*, in order (one per number; the first name wins)."""
     found = []
-    for number in range(1, 7):
+    for number in range(1, 9):
         names = sorted(p.stem for p in BENCH_DIR.glob(f"b{number}_*.py"))
         if names:
             found.append(f"bench.{names[0]}")

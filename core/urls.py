@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 handler404 = "core.common.errors.handler404"
 handler500 = "core.common.errors.handler500"
@@ -9,7 +9,7 @@ urlpatterns = [
     path("", include("core.common.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include("core.accounts.urls")),
     path("", include("core.jobs.urls")),
     path("", include("core.exams.urls")),
@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("core.gradebook.urls")),
     path("", include("core.gradebook.imports.urls")),
     path("", include("core.handins.urls")),
+    path("", include("core.site.urls")),
 ]

@@ -1,4 +1,8 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.cache import patch_vary_headers
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -8,12 +12,33 @@ from rest_framework.views import APIView
 from core.common.health import run_checks
 
 
+def wants_html(request: HttpRequest) -> bool:
+    """A browser names text/html in its Accept header; API clients (JSON, */*, none) do not."""
+    for item in request.META.get("HTTP_ACCEPT", "").split(","):
+        media_type, _, params = item.partition(";")
+        if media_type.strip().lower() == "text/html" and params.replace(" ", "") not in ("q=0", "q=0.0"):
+            return True
+    return False
+
+
 class RootApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Before DRF's content negotiation, which would answer a plain `Accept: text/html` with 406.
+        if request.method in ("GET", "HEAD") and wants_html(request):
+            response: HttpResponse = HttpResponseRedirect("/app/")
+        else:
+            response = super().dispatch(request, *args, **kwargs)
+        patch_vary_headers(response, ["Accept"])
+        return response
+
     @extend_schema(
-        responses=inline_serializer("Welcome", {"message": serializers.CharField(), "docs": serializers.CharField()})
+        responses={
+            200: inline_serializer("Welcome", {"message": serializers.CharField(), "docs": serializers.CharField()}),
+            302: OpenApiResponse(description="A browser (Accept: text/html) is sent to the student site, /app/."),
+        }
     )
     def get(self, request: Request) -> Response:
         return Response({"message": "Welcome to the exams platform API.", "docs": "/api/docs/"})

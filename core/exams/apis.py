@@ -60,9 +60,16 @@ class StudentQuestionSerializer(serializers.Serializer):
     image_url = serializers.SerializerMethodField()
     points = serializers.IntegerField()
     choices = StudentChoiceSerializer(many=True, source="choices.all")
+    multiple = serializers.SerializerMethodField(
+        help_text="True when more than one choice is correct, so that a page shows check boxes, not radio buttons."
+    )
 
     def get_image_url(self, question: Question) -> str | None:
         return question.image.url if question.image else None
+
+    def get_multiple(self, question: Question) -> bool:
+        # From the prefetched choices: no query per question.
+        return sum(1 for choice in question.choices.all() if choice.is_correct) > 1
 
 
 class DoctorQuestionSerializer(StudentQuestionSerializer):

@@ -48,7 +48,7 @@ class JobAdmin(RoleScopedAdmin):
         percent = 100 if job.status == Job.Status.DONE else (100 * job.processed // job.total if job.total else 0)
         return format_html(
             '<div class="job-progress" data-url="{}" data-status="{}">'
-            '<div class="job-progress-bar"><div class="job-progress-fill" style="width:{}%"></div></div>'
+            '<div class="job-progress-bar"><div class="job-progress-fill" data-percent="{}"></div></div>'
             '<span class="job-progress-text">{} / {}</span></div>',
             reverse("admin:jobs_job_progress", args=[job.pk]),
             job.status,

@@ -274,3 +274,32 @@ if FILE_STORAGE == "s3":
             "default_acl": None,
         },
     }
+
+# --- the student site, and a Content-Security-Policy on every page (docs/site.md) -------------
+INSTALLED_APPS += ["csp", "drf_spectacular_sidecar", "core.site"]
+# Right after SecurityMiddleware, so that every response gets the header, the error pages included.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+# The site picks its language from the browser's Accept-Language (core/site/views.py); the API stays English.
+LANGUAGES = [("en", "English"), ("ar", "العربية")]
+# Scripts and styles come only from this origin: no inline script or style, no eval, no CDN. Question images
+# may come from the file store's public address (presigned S3 URLs).
+_CSP_IMAGES = ["'self'", "data:"]
+if FILE_STORAGE == "s3":
+    _CSP_IMAGES.append(S3["PUBLIC_ENDPOINT_URL"].rstrip("/"))
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": _CSP_IMAGES,
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Swagger UI's files come from drf-spectacular-sidecar (served by us), and its start-up script from a URL of
+# its own (SpectacularSwaggerSplitView), so /api/docs/ needs no inline script and no CDN either.
+SPECTACULAR_SETTINGS |= {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}

@@ -112,6 +112,13 @@ MATRIX: list[tuple[str, str, str | None, tuple[int, ...]]] = [
                                                    None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     # Background imports
     ("POST",   "/api/imports",                     "import", (401, 403, 403, 202, 202, 202, 202, 401, 401, 202)),
+    # The student site: the same page for every caller (its data comes from the API rows above, with the
+    # student's token), so a page itself can give away nothing.
+    ("GET",    "/app/",                            None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET",    "/app/exams/",                      None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET",    "/app/exams/{online}/",             None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET",    "/app/exams/{online}/result/",      None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET",    "/app/handin/",                     None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
 ]
 # fmt: on
 

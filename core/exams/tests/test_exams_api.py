@@ -194,8 +194,12 @@ class ExamDetailTests(TestCase):
         self.assertIn("server_time", body)
         self.assertEqual(len(body["questions"]), 2)
         self.assertNotIn("is_correct", response.content.decode())
-        self.assertEqual(set(body["questions"][0]), {"id", "text", "image_url", "points", "choices"})
+        self.assertEqual(set(body["questions"][0]), {"id", "text", "image_url", "points", "choices", "multiple"})
         self.assertEqual(set(body["questions"][0]["choices"][0]), {"id", "text"})
+
+    def test_a_student_is_told_which_questions_take_several_choices(self) -> None:
+        body = client_for(self.student).get(f"/api/exams/{self.exam.id}").json()
+        self.assertEqual({q["text"]: q["multiple"] for q in body["questions"]}, {"Single": False, "Multi": True})
 
     def test_a_student_sees_the_questions_of_an_open_exam_before_starting(self) -> None:
         body = client_for(self.student).get(f"/api/exams/{self.exam.id}").json()
