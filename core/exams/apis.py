@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
 from core.accounts.models import Role, User
+from core.common import metrics
 from core.common.errors import api_exception_handler
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.parsers import BoundedJSONParser
@@ -450,7 +451,7 @@ def _lean_answers(request: HttpRequest) -> list[tuple[int, list[int]]] | None:
         return None
     try:
         data = json.loads(request.body.decode("utf-8"), parse_constant=_strict_constant)
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError; nesting: the parser's 400
         return None
     if not isinstance(data, dict) or "answers" not in data:
         return None
@@ -482,11 +483,14 @@ class AnswersApi(_ExamTakingApi):
     parser_classes = [BoundedJSONParser]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method == "PUT":
-            response = self._answers_put_lean(request, kwargs["exam_id"])
-            if response is not None:
-                return response
-        return cast(HttpResponse, super().dispatch(request, *args, **kwargs))
+        if request.method != "PUT":
+            return cast(HttpResponse, super().dispatch(request, *args, **kwargs))
+        response = self._answers_put_lean(request, kwargs["exam_id"])
+        if response is None:
+            response = cast(HttpResponse, super().dispatch(request, *args, **kwargs))
+        if settings.METRICS_ENABLED:
+            metrics.ANSWER_SAVES.labels(metrics.answer_save_outcome(response.status_code)).inc()
+        return response
 
     def _answers_put_lean(self, request: HttpRequest, exam_id: int) -> HttpResponse | None:
         """PUT without DRF's Request, negotiation and serializers: the same checks and the same service, the

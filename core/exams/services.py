@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
@@ -13,6 +14,7 @@ from core.accounts.models import Role, Subject, User
 from core.accounts.services import level_get_or_create, subject_get_or_create
 from core.answers.store import StoredAnswer, answer_store
 from core.audit.services import audit_record
+from core.common import metrics
 from core.common.errors import Conflict
 from core.exams import selectors
 from core.exams.caching import (
@@ -482,12 +484,14 @@ def answers_save(*, student_id: int, exam_id: int, answers: Sequence[tuple[int, 
     if key.status != Exam.Status.PUBLISHED:
         raise AttemptClosed("This exam is closed.")
     _answers_check(key=key, window=window, answers=answers)
+    started = time.perf_counter()
     answer_store().save(
         exam_id=exam_id,
         student_id=student_id,
         answers=[(question_id, list(choice_ids)) for question_id, choice_ids in answers],
         saved_at=now,
     )
+    metrics.store_write_observe(started=started)  # accepted writes only; a refused one is a 503 by outcome
     return len(answers)
 
 

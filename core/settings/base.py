@@ -11,6 +11,8 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.common.logging import logging_config, structlog_configure
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.common.middleware.RequestIdMiddleware",
+    "core.common.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -241,17 +244,9 @@ USE_I18N = True
 USE_TZ = True
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        "cassandra": {"level": "WARNING"},
-    },
-}
+# structlog as the one logger: every line is one JSON object (core/common/logging.py).
+LOGGING = logging_config(level=LOG_LEVEL)
+structlog_configure()
 
 TEST_RUNNER = "core.test_runner.CountingTestRunner"
 
@@ -272,3 +267,10 @@ if FILE_STORAGE == "s3":
             "default_acl": None,
         },
     }
+
+# --- observability (docs/observability.md) ---------------------------------------------------
+# /metrics answers only these client addresses (and networks); behind Nginx both the proxy and the client
+# NUM_PROXIES hops from the right of X-Forwarded-For must be in the list.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# Off: no HTTP, answer-save or store-write metrics are recorded (the bench compares both).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
