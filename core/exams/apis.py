@@ -21,7 +21,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
+from core.accounts.authentication import JWTStatelessAuthentication
 from core.accounts.models import Role, User
+from core.accounts.revocation import SessionEnded, session_started
 from core.common import metrics
 from core.common.errors import api_exception_handler
 from core.common.pagination import PageNumberPagination, page_of
@@ -379,9 +381,10 @@ class AttemptStartApi(_ExamTakingApi):
 _jwt_auth = JWTStatelessUserAuthentication()
 _renderer = JSONRenderer()
 # Access tokens already checked in this process (signature, audience, issuer, type, jti, user claim, role):
-# the token's exact text -> (student id, the moment it stops being valid). The same bytes carry the same
-# signature, so only the expiry needs checking again. Bounded; emptied when the JWT settings change.
-_checked_tokens: dict[str, tuple[int, float]] = {}
+# the token's exact text -> (student id, the moment it stops being valid, when its session started). The same
+# bytes carry the same signature, so only the expiry needs checking again. Bounded; emptied when the JWT
+# settings change.
+_checked_tokens: dict[str, tuple[int, float, float]] = {}
 _CHECKED_TOKENS_MAX = 20_000
 _JSON_TYPES = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
 _ACCEPT_JSON = frozenset({"*/*", "application/*", "application/json"})
@@ -393,9 +396,10 @@ def _jwt_settings_changed(*, setting: str, **_: object) -> None:
         _checked_tokens.clear()
 
 
-def _lean_student_id(request: HttpRequest) -> int | None:
-    """The student id of a valid student access token in the Authorization header, or None for anything
-    else (which DRF's JWTStatelessUserAuthentication and IsStudent then judge and word)."""
+def _lean_student_id(request: HttpRequest) -> tuple[int, float] | None:
+    """The student id of a valid student access token in the Authorization header and when its session
+    started, or None for anything else (which DRF's JWT authentication and IsStudent then judge and word).
+    Whether the session was ended is judged per request, in the hot path's MGET (services.answers_save)."""
     header = request.META.get("HTTP_AUTHORIZATION")
     if not header:
         return None
@@ -419,12 +423,12 @@ def _lean_student_id(request: HttpRequest) -> int | None:
             return None
         if len(_checked_tokens) >= _CHECKED_TOKENS_MAX:
             _checked_tokens.clear()
-        checked = _checked_tokens[raw] = (student_id, valid_until)
-    student_id, valid_until = checked
+        checked = _checked_tokens[raw] = (student_id, valid_until, session_started(token.payload))
+    student_id, valid_until, started = checked
     if time.time() >= valid_until:  # expired, as PyJWT and simplejwt judge it (exp <= now - leeway)
         _checked_tokens.pop(raw, None)
         return None
-    return student_id
+    return student_id, started
 
 
 def _strict_constant(value: str) -> Any:
@@ -478,7 +482,7 @@ _answers_field = AnswersField()
 
 class AnswersApi(_ExamTakingApi):
     # The hot path: the JWT is checked in-process and the user never loaded (its role rides in the token).
-    authentication_classes = [JWTStatelessUserAuthentication]
+    authentication_classes = [JWTStatelessAuthentication]
     permission_classes = [IsStudent]
     parser_classes = [BoundedJSONParser]
 
@@ -495,15 +499,21 @@ class AnswersApi(_ExamTakingApi):
     def _answers_put_lean(self, request: HttpRequest, exam_id: int) -> HttpResponse | None:
         """PUT without DRF's Request, negotiation and serializers: the same checks and the same service, the
         same body and status for every outcome. None sends the request down DRF's road instead."""
-        student_id = _lean_student_id(request)
-        if student_id is None:
+        checked = _lean_student_id(request)
+        if checked is None:
             return None
+        student_id, session = checked
         answers = _lean_answers(request)
         if answers is None:
             return None
+        request.observed_user_id = student_id  # type: ignore[attr-defined]  # for the request's log line
         now = timezone.now()
         try:
-            saved = services.answers_save(student_id=student_id, exam_id=exam_id, answers=answers, now=now)
+            saved = services.answers_save(
+                student_id=student_id, exam_id=exam_id, answers=answers, now=now, session_started=session
+            )
+        except SessionEnded:  # DRF's road refuses it, with its 401 and WWW-Authenticate
+            return None
         except Exception as exc:  # rendered as DRF's handler renders it, or raised on
             handled = api_exception_handler(exc, {"view": self, "args": (), "kwargs": {"exam_id": exam_id}})
             if handled is None:
@@ -546,7 +556,7 @@ class AnswersApi(_ExamTakingApi):
 
 
 class FinishApi(_ExamTakingApi):
-    authentication_classes = [JWTStatelessUserAuthentication]
+    authentication_classes = [JWTStatelessAuthentication]
     permission_classes = [IsStudent]
 
     class OutputSerializer(serializers.Serializer):

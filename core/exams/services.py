@@ -466,11 +466,20 @@ def _answers_check(*, key: ExamKey, window: AttemptWindow, answers: Sequence[tup
         raise AnswersInvalid(fields=fields)
 
 
-def answers_save(*, student_id: int, exam_id: int, answers: Sequence[tuple[int, Sequence[int]]], now: datetime) -> int:
+def answers_save(
+    *,
+    student_id: int,
+    exam_id: int,
+    answers: Sequence[tuple[int, Sequence[int]]],
+    now: datetime,
+    session_started: float | None = None,
+) -> int:
     """Store a student's answers, all or none, and return how many were saved. Makes no PostgreSQL query
     when the exam's key and the attempt's window are cached. Raises ExamNotFound (404), AttemptNotStarted or
-    AttemptClosed (409), AnswersInvalid (422), and AnswerStoreUnavailable (503) when the store refuses."""
-    key, window = hot_context_get(exam_id=exam_id, student_id=student_id)
+    AttemptClosed (409), AnswersInvalid (422), and AnswerStoreUnavailable (503) when the store refuses.
+    With `session_started` (the token's, when the caller has not checked it), raises SessionEnded when the
+    student's sessions were ended since, judged in the same cache round trip."""
+    key, window = hot_context_get(exam_id=exam_id, student_id=student_id, session_started=session_started)
     if key is None:
         raise ExamNotFound()
     if window is None:
