@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.accounts.throttles.DeviceCookieMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.common.middleware.JsonErrorMiddleware",
 ]
@@ -163,6 +164,11 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
+# Failures only (core/accounts/throttles.py, docs/security.md): a trusted device's cookie lasts this long.
+LOGIN_DEVICE_COOKIE_DAYS = env.int("LOGIN_DEVICE_COOKIE_DAYS", default=180)
+# Unknown upload or verification codes (404) one client address may try per window before a 429.
+CODE_FAILURES_PER_CLIENT = env.str("CODE_FAILURES_PER_CLIENT", default="60/hour")
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
@@ -210,6 +216,8 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 # --- limits ---------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+# JSON bodies nested deeper than this are a 400 malformed_body (the deepest body of the API nests 4).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 MARKR_MAX_BYTES = env.int("MARKR_MAX_BYTES", default=20 * 1024 * 1024)
 HANDIN_MAX_BYTES = env.int("HANDIN_MAX_BYTES", default=3 * 1024 * 1024)
 HANDIN_RETENTION_DAYS = env.int("HANDIN_RETENTION_DAYS", default=3)
