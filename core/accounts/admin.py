@@ -5,10 +5,17 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils import timezone
 
 from core.accounts.models import ApiKey, Doctor, Level, Role, Student, Subject, User
+from core.accounts.services import user_sessions_end
 from core.accounts.throttles import LoginThrottled, login_failed, login_guard, login_succeeded, normalized_email
 from core.common.admin import RoleScopedAdmin
 
 VIEW_ADD_CHANGE = frozenset({"view", "add", "change"})
+
+
+@admin.action(description="Log out everywhere (end every session now)", permissions=["change"])
+def sessions_end(modeladmin, request, queryset) -> None:
+    for user_id in queryset.values_list("pk", flat=True):
+        user_sessions_end(user_id=user_id)
 
 
 @admin.register(User)
@@ -26,6 +33,7 @@ class UserAdmin(RoleScopedAdmin, DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("email", "role", "full_name", "password1", "password2")}),
     )
     filter_horizontal = ()
+    actions = (sessions_end,)
 
 
 @admin.register(Student)
@@ -34,6 +42,7 @@ class StudentAdmin(RoleScopedAdmin):
     list_display = ("student_number", "full_name", "email", "level", "is_active")
     list_filter = ("level",)
     search_fields = ("student_number", "full_name", "email")
+    actions = (sessions_end,)
     fields = ("student_number", "full_name", "email", "level", "is_active")
 
     def save_model(self, request, obj, form, change) -> None:

@@ -49,11 +49,12 @@ def session_started(payload: dict[str, Any]) -> float:
 
 def session_is_void(*, started: float, void_before_ms: Any) -> bool:
     """The rule: a session that started before the user's "void before" moment is void. `void_before_ms` is the
-    cached value (integer milliseconds since the epoch) or None when the user never ended their sessions."""
+    cached value (integer milliseconds since the epoch, one past the millisecond the sessions were ended in, so
+    a token of that same millisecond is void too) or None when the user never ended their sessions."""
     if void_before_ms is None:
         return False
     try:
-        return started * 1000 < int(void_before_ms)
+        return round(started * 1000) < int(void_before_ms)
     except (TypeError, ValueError):
         return False
 

@@ -118,7 +118,7 @@ def user_sessions_end(*, user_id: int, blacklist: bool = True) -> None:
     """End every session of the user that started before now: their tokens are refused from now on, on every
     endpoint and on the hot path. Written now and again when the transaction commits (a login in between is
     after the moment, so it stays valid). `blacklist=False` when the user row is being deleted."""
-    moment_ms = int(time.time() * 1000)
+    moment_ms = int(time.time() * 1000) + 1  # sessions of this very millisecond are void too
     _void_entry_write(user_id, moment_ms)
     transaction.on_commit(lambda: _void_entry_write(user_id, moment_ms))
     if blacklist:

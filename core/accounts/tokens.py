@@ -68,7 +68,7 @@ class SingleUseRefreshToken(RefreshToken):
         # The role rides in the token, so the answer-saving hot path needs no user query.
         token["role"] = user.role
         # When the session started; rotated and access tokens keep it (core/accounts/revocation.py).
-        token[SESSION_CLAIM] = round(time.time(), 3)
+        token[SESSION_CLAIM] = int(time.time() * 1000) / 1000
         return token  # type: ignore[return-value]
 
 

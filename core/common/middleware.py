@@ -14,7 +14,7 @@ from django.urls import ResolverMatch
 from django.utils.functional import SimpleLazyObject, empty
 
 from core.common import metrics
-from core.common.errors import error_body
+from core.common.errors import error_body, server_error_detail
 
 _HTML_PREFIXES = ("/admin/", "/api/docs/")
 _CODES = {
@@ -125,6 +125,8 @@ class JsonErrorMiddleware:
         if response.get("Content-Type", "").startswith("application/json"):
             return response
         code, detail = _CODES.get(response.status_code, ("error", "The request failed."))
+        if response.status_code == 500:
+            detail = server_error_detail(request)
         converted = HttpResponse(
             json.dumps(error_body(code, detail)), status=response.status_code, content_type="application/json"
         )
