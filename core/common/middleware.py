@@ -133,4 +133,6 @@ class JsonErrorMiddleware:
         for header in ("Allow", "Retry-After", "X-Request-ID"):
             if header in response:
                 converted[header] = response[header]
+        # Django logs each 4xx/5xx once, unless the response it sees is a new one: this one was logged already.
+        converted._has_been_logged = getattr(response, "_has_been_logged", False)  # type: ignore[attr-defined]
         return converted

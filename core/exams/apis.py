@@ -35,6 +35,7 @@ from core.exams.schema import ExamKindField, ExamReviewField, ExamStatusField, Q
 
 # The stateless JWT check is the same bearer scheme as the default one, only without the user query.
 set_override(JWTStatelessUserAuthentication, "suppress_collision_warning", True)
+set_override(JWTStatelessAuthentication, "suppress_collision_warning", True)
 
 
 # --- output ---------------------------------------------------------------------------------
