@@ -14,6 +14,7 @@ master imports without importing prometheus-client's metrics.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -103,7 +104,7 @@ class _HostProcessCollector(Collector):
         merged: dict[str, Metric] = {}
         live = sorted(pid for pid in pids_in(self.folder) if alive(pid))
         for pid in live:
-            for family in ProcessCollector(pid=lambda pid=pid: pid, registry=None).collect():
+            for family in ProcessCollector(pid=functools.partial(str, pid), registry=None).collect():
                 target = merged.get(family.name)
                 if target is None:
                     target = merged[family.name] = Metric(family.name, family.documentation, family.type)

@@ -46,7 +46,7 @@ MATRIX: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("GET",    "/",                                None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     ("GET",    "/health",                          None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     ("GET",    "/api/schema/",                     None,     (200, 200, 200, 200, 200, 200, 200, 401, 401, 200)),
-    # By address, not by credentials: every caller here is on loopback (core/common/tests/test_observability.py
+    # By address, not by credentials: every caller here is on loopback (core/tests/test_observability.py
     # has the refusals of other addresses).
     ("GET",    "/metrics",                         None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     # Accounts
