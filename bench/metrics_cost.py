@@ -67,6 +67,29 @@ def web_instances(*, off_port: int, on_port: int) -> None:
         common.wait_http(f"http://127.0.0.1:{port}/health", 60)
 
 
+def instance_cpu_seconds(port: int) -> float:
+    """CPU time (user + system) used so far by one web instance: its gunicorn master and workers."""
+    state = Path(os.environ.get("STATE_DIR", REPO / ".state"))
+    master = int((state / "run" / f"web-{port}.pid").read_text().split()[0])
+    pids = [master]
+    for task in Path(f"/proc/{master}/task").iterdir():
+        children = (task / "children").read_text().split()
+        pids.extend(int(child) for child in children)
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def _cpu_per_save(rows: list[tuple[float, int, int]]) -> float:
+    return sum(cpu for cpu, _, _ in rows) / max(sum(ok for _, ok, _ in rows), 1)
+
+
 def acknowledged_total(base_url: str) -> float:
     with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
         for line in response.read().decode().splitlines():
@@ -188,11 +211,13 @@ def main() -> int:
 
     results: dict[str, list[Any]] = {"off": [], "on": []}
     counted: list[tuple[int, float]] = []
+    cpu_per_save: dict[str, list[tuple[float, int, int]]] = {"off": [], "on": []}
     for r in range(rounds):
         off_port, on_port = (base_port, base_port + 1) if r % 2 == 0 else (base_port + 1, base_port)
         web_instances(off_port=off_port, on_port=on_port)
         on_url = f"http://127.0.0.1:{on_port}"
         before = acknowledged_total(on_url)
+        cpu_before = {instance: instance_cpu_seconds(instance) for instance in (off_port, on_port)}
         acked = [0]
 
         def seen(worker: int, n: int, status: int, body: bytes, acked: list[int] = acked) -> None:
@@ -214,6 +239,9 @@ def main() -> int:
             return list(await asyncio.gather(load(off_port, 0), load(on_port, half, seen)))
 
         off, on = asyncio.run(both())
+        for mode, instance, result in (("off", off_port, off), ("on", on_port, on)):
+            cpu = instance_cpu_seconds(instance) - cpu_before[instance]
+            cpu_per_save[mode].append((cpu, result.ok, instance))
         counted.append((acked[0], acknowledged_total(on_url) - before))
         results["off"].append(off)
         results["on"].append(on)
@@ -242,6 +270,14 @@ def main() -> int:
         "off": part(off),
         "on": part(on),
         "throughput_cost_percent": round(100 * cost, 2),
+        # CPU the instance used during the round (warm-up and measured) per measured save: scheduling on a busy
+        # machine can starve either instance, but it cannot change what a save costs.
+        "cpu_ms_per_save": {
+            mode: [round(1000 * cpu / max(ok, 1), 3) for cpu, ok, _ in rows] for mode, rows in cpu_per_save.items()
+        },
+        "cpu_cost_percent": round(
+            100 * (_cpu_per_save(cpu_per_save["on"]) / _cpu_per_save(cpu_per_save["off"]) - 1), 2
+        ),
         "acknowledged_by_generator_vs_metrics": counted,
         "load_average": os.getloadavg(),
     }
