@@ -7,6 +7,7 @@ duration) and an `exams_celery_task_seconds` sample. The worker writes its metri
 folder as the web instances of the host, so `/metrics` shows them too.
 """
 
+import inspect
 import logging.config
 import os
 import time
@@ -76,13 +77,23 @@ def _request_id_into_headers(headers: dict[str, Any] | None = None, **_: object)
         headers[REQUEST_ID_HEADER] = request_id
 
 
+def _named_arguments(task: Any, args: Any, kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """The task's arguments by name (most tasks are called with positional ones)."""
+    try:
+        return dict(inspect.signature(task.run).bind_partial(*(args or ()), **(kwargs or {})).arguments)
+    except (TypeError, ValueError, AttributeError):
+        return dict(kwargs or {})
+
+
 @task_prerun.connect
-def _task_context(task_id: str = "", task: Any = None, kwargs: dict[str, Any] | None = None, **_: object) -> None:
+def _task_context(
+    task_id: str = "", task: Any = None, args: Any = None, kwargs: dict[str, Any] | None = None, **_: object
+) -> None:
     """Bind the task's context to its log lines. An eager task (run inside a request) keeps the request's
     context and gets it back afterwards."""
     saved = structlog.contextvars.get_contextvars()
     request_id = getattr(task.request, REQUEST_ID_HEADER, None) if task is not None else None
-    kwargs = kwargs or {}
+    kwargs = _named_arguments(task, args, kwargs)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(
         request_id=request_id or saved.get("request_id"),
