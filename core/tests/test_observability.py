@@ -49,15 +49,17 @@ def captured(logger_name: str):
     stream = io.StringIO()
     handler = stdlib_json_handler(stream)
     logger = logging.getLogger(logger_name)
-    old_level = logger.level
+    old_level, old_propagate = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # only here, not on the test run's console
     lines: list[dict[str, Any]] = []
     try:
         yield lines
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+        logger.propagate = old_propagate
         lines.extend(json.loads(line) for line in stream.getvalue().splitlines() if line.strip())
 
 
