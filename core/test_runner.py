@@ -5,6 +5,7 @@ test database's name, so parallel runs with their own TEST_DATABASE_NAME do not 
 schema, and drops it afterwards unless --keepdb.
 """
 
+import logging
 import re
 import sys
 import unittest
@@ -26,6 +27,12 @@ def test_keyspace() -> str:
 
 
 class CountingTestRunner(DiscoverRunner):
+    def setup_test_environment(self, **kwargs: Any) -> None:
+        super().setup_test_environment(**kwargs)
+        # One line per request and per task is for servers; tests that check them capture them themselves.
+        for name in ("exams.request", "exams.task"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
     def setup_databases(self, **kwargs: Any) -> Any:
         old_config = super().setup_databases(**kwargs)
         self._cassandra_keyspace = self._setup_cassandra()

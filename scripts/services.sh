@@ -1051,7 +1051,9 @@ start_worker() {
     log "worker: starting celery worker (concurrency ${CELERY_CONCURRENCY:-2})"
     # celery writes (and on exit removes) its own pidfile; we run it in the
     # foreground of a new session so its pid is known at once.
-    (cd "$REPO" && exec setsid nohup "$VENV/bin/celery" -A "${CELERY_APP:-core}" worker -l info \
+    # The worker's metrics go to the folder the web instances' /metrics adds up (gunicorn.conf.py).
+    (cd "$REPO" && PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$STATE_DIR/metrics}" \
+        exec setsid nohup "$VENV/bin/celery" -A "${CELERY_APP:-core}" worker -l info \
         --concurrency "${CELERY_CONCURRENCY:-2}" --pidfile "$WORKER_PID" \
         --logfile "$LOG_DIR/worker.log" >>"$LOG_DIR/worker.log" 2>&1 </dev/null) &
     local pid=$! deadline=$((SECONDS + 30))

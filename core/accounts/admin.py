@@ -1,11 +1,21 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils import timezone
 
 from core.accounts.models import ApiKey, Doctor, Level, Role, Student, Subject, User
+from core.accounts.services import user_sessions_end
+from core.accounts.throttles import LoginThrottled, login_failed, login_guard, login_succeeded, normalized_email
 from core.common.admin import RoleScopedAdmin
 
 VIEW_ADD_CHANGE = frozenset({"view", "add", "change"})
+
+
+@admin.action(description="Log out everywhere (end every session now)", permissions=["change"])
+def sessions_end(modeladmin, request, queryset) -> None:
+    for user_id in queryset.values_list("pk", flat=True):
+        user_sessions_end(user_id=user_id)
 
 
 @admin.register(User)
@@ -23,6 +33,7 @@ class UserAdmin(RoleScopedAdmin, DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("email", "role", "full_name", "password1", "password2")}),
     )
     filter_horizontal = ()
+    actions = (sessions_end,)
 
 
 @admin.register(Student)
@@ -31,6 +42,7 @@ class StudentAdmin(RoleScopedAdmin):
     list_display = ("student_number", "full_name", "email", "level", "is_active")
     list_filter = ("level",)
     search_fields = ("student_number", "full_name", "email")
+    actions = (sessions_end,)
     fields = ("student_number", "full_name", "email", "level", "is_active")
 
     def save_model(self, request, obj, form, change) -> None:
@@ -98,3 +110,25 @@ class ApiKeyAdmin(RoleScopedAdmin):
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset) -> None:
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+class ThrottledAdminLoginForm(AdminAuthenticationForm):
+    """The admin's login, under the same failure throttle as the API's (core/accounts/throttles.py)."""
+
+    def clean(self) -> dict:
+        email = normalized_email(self.data.get("username"))
+        try:
+            login_guard(request=self.request, email=email)
+        except LoginThrottled as exc:
+            raise forms.ValidationError(str(exc), code="throttled") from exc
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if self.get_user() is None:  # a wrong email or password; a right one without admin access is not
+                login_failed(request=self.request, email=email)
+            raise
+        self.request.device_cookie = login_succeeded(request=self.request, email=email)
+        return cleaned
+
+
+admin.site.login_form = ThrottledAdminLoginForm

@@ -1,33 +1,66 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
 from core.accounts import selectors, services
-from core.accounts.throttles import LoginClientThrottle, LoginEmailThrottle
-from core.accounts.tokens import RefreshSerializer, SingleUseRefreshToken, UserSerializer, user_payload
+from core.accounts.authentication import JWTAuthentication
+from core.accounts.throttles import (
+    LoginThrottled,
+    device_cookie_set,
+    login_failed,
+    login_guard,
+    login_succeeded,
+    normalized_email,
+)
+from core.accounts.tokens import (
+    RefreshSerializer,
+    SingleUseRefreshToken,
+    UserSerializer,
+    VerifySerializer,
+    user_payload,
+)
 from core.common.fields import StrictCharField
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.permissions import IsAdmin, IsDoctorOrAdmin, IsPerson, IsPersonDoctorOrAdmin
 
 
 class LoginApi(TokenObtainPairView):
-    throttle_classes = [LoginClientThrottle, LoginEmailThrottle]
+    throttle_classes: list = []  # failures only, shared with the admin's login: core/accounts/throttles.py
 
     @extend_schema(
-        responses=inline_serializer(
-            "LoginResult",
-            {"access": serializers.CharField(), "refresh": serializers.CharField(), "user": UserSerializer()},
-        )
+        responses={
+            200: inline_serializer(
+                "LoginResult",
+                {"access": serializers.CharField(), "refresh": serializers.CharField(), "user": UserSerializer()},
+            ),
+            401: OpenApiResponse(description="The email or the password is not correct (one message for both)."),
+            429: OpenApiResponse(
+                description="Too many failed logins from this address, or for this email from untrusted clients; "
+                "see Retry-After. A client that logged in as this email before (its device cookie) is judged by "
+                "its own failures only."
+            ),
+        }
     )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
-        return super().post(request, *args, **kwargs)
+        email = normalized_email(request.data.get("email") if hasattr(request.data, "get") else None)
+        try:
+            login_guard(request=request, email=email)  # type: ignore[arg-type]
+        except LoginThrottled as exc:
+            raise Throttled(wait=exc.wait, detail=str(exc)) from exc
+        try:
+            response = super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            login_failed(request=request, email=email)  # type: ignore[arg-type]
+            raise
+        device_cookie_set(response, login_succeeded(request=request, email=email))  # type: ignore[arg-type]
+        return response
 
 
 class RefreshApi(TokenRefreshView):
@@ -35,7 +68,7 @@ class RefreshApi(TokenRefreshView):
 
 
 class VerifyApi(TokenVerifyView):
-    pass
+    serializer_class = VerifySerializer  # type: ignore[assignment]
 
 
 class LogoutApi(APIView):
@@ -56,6 +89,24 @@ class LogoutApi(APIView):
             token.blacklist()
         except TokenError as exc:
             raise InvalidToken(exc.args[0]) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllApi(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        request=None,
+        responses={
+            204: None,
+            401: OpenApiResponse(description="No valid access token (or its session has already ended)."),
+            403: OpenApiResponse(description="An API key: only a person logs out."),
+        },
+        description="Ends every session of the caller, this one included: every access and refresh token issued "
+        "before now is refused from now on, on every endpoint, saving answers included. Log in again to continue.",
+    )
+    def post(self, request: Request) -> Response:
+        services.user_sessions_end(user_id=request.user.id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
-        from core.accounts import schema  # noqa: F401  registers the API key scheme
+        from core.accounts import receivers, schema  # noqa: F401  the API key scheme; sessions end on changes

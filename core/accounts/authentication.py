@@ -3,9 +3,12 @@ from __future__ import annotations
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
+from rest_framework_simplejwt import authentication as simplejwt
+from rest_framework_simplejwt.tokens import Token
 
 from core.accounts.models import ApiKey, User
 from core.accounts.selectors import api_key_authenticate
+from core.accounts.tokens import token_session_check
 
 API_KEY_HEADER = "HTTP_X_API_KEY"
 
@@ -25,3 +28,21 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         # Makes an unauthenticated request a 401 (with this challenge) rather than a 403.
         return 'Bearer realm="api"'
+
+
+class _SessionChecked:
+    """A validated JWT whose session was ended (core/accounts/revocation.py) is refused with 401."""
+
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        token = super().get_validated_token(raw_token)  # type: ignore[misc]
+        token_session_check(token.payload)
+        return token
+
+
+class JWTAuthentication(_SessionChecked, simplejwt.JWTAuthentication):
+    """simplejwt's bearer JWT (loads the user), with ended sessions refused."""
+
+
+class JWTStatelessAuthentication(_SessionChecked, simplejwt.JWTStatelessUserAuthentication):
+    """simplejwt's bearer JWT without the user query (the role rides in the token), with ended sessions
+    refused: one Redis GET. The lean answer road checks the same rule in its own MGET instead."""

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from core.accounts.models import ApiKey, Level, Role, Subject, User
+from core.accounts.revocation import entry_ttl_seconds, void_before_name
 from core.accounts.selectors import api_key_hash
 from core.common.errors import Conflict, NotFound
 
 API_KEY_PREFIX = "ek_"
+logger = logging.getLogger(__name__)
 
 
 def level_get_or_create(*, name: str) -> Level:
@@ -82,3 +88,38 @@ def api_key_revoke(*, user: User, key_id: int) -> None:
         keys = keys.filter(user=user)
     if keys.update(revoked_at=timezone.now()) != 1:
         raise NotFound("No such API key.")
+
+
+# --- ending sessions (core/accounts/revocation.py has the rule) ------------------------------------
+
+
+def _void_entry_write(user_id: int, moment_ms: int) -> None:
+    try:
+        current = cache.get(void_before_name(user_id))
+        if current is None or int(current) < moment_ms:
+            cache.set(void_before_name(user_id), moment_ms, entry_ttl_seconds())
+    except RedisError:
+        logger.error("cache down: the sessions of user %s end at the next refresh, not at once", user_id)
+
+
+def _refresh_tokens_blacklist(user_id: int) -> int:
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    outstanding = OutstandingToken.objects.filter(
+        user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    made = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
+    return len(made)
+
+
+def user_sessions_end(*, user_id: int, blacklist: bool = True) -> None:
+    """End every session of the user that started before now: their tokens are refused from now on, on every
+    endpoint and on the hot path. Written now and again when the transaction commits (a login in between is
+    after the moment, so it stays valid). `blacklist=False` when the user row is being deleted."""
+    moment_ms = int(time.time() * 1000) + 1  # sessions of this very millisecond are void too
+    _void_entry_write(user_id, moment_ms)
+    transaction.on_commit(lambda: _void_entry_write(user_id, moment_ms))
+    if blacklist:
+        _refresh_tokens_blacklist(user_id)

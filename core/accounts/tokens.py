@@ -6,18 +6,24 @@ column, so when the same refresh token is presented twice at once exactly one re
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from rest_framework import serializers
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import (
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+    TokenVerifySerializer,
+)
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from core.accounts.models import User
+from core.accounts.revocation import SESSION_CLAIM, SessionEnded, session_check, session_started
 
 
 def user_payload(user: User) -> dict[str, Any]:
@@ -61,6 +67,8 @@ class SingleUseRefreshToken(RefreshToken):
         token = super().for_user(user)
         # The role rides in the token, so the answer-saving hot path needs no user query.
         token["role"] = user.role
+        # When the session started; rotated and access tokens keep it (core/accounts/revocation.py).
+        token[SESSION_CLAIM] = int(time.time() * 1000) / 1000
         return token  # type: ignore[return-value]
 
 
@@ -75,6 +83,31 @@ class LoginSerializer(TokenObtainPairSerializer):
         return data
 
 
+def token_session_check(payload: dict[str, Any]) -> None:
+    """Raise InvalidToken (401) when the token's session was ended."""
+    user_id = payload.get(api_settings.USER_ID_CLAIM)
+    if user_id is None:
+        return
+    try:
+        session_check(user_id=user_id, started=session_started(payload))
+    except SessionEnded as exc:
+        raise InvalidToken(SessionEnded.detail) from exc
+
+
 class RefreshSerializer(TokenRefreshSerializer):
     token_class = SingleUseRefreshToken
     refresh = serializers.CharField(write_only=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        token = self.token_class(attrs["refresh"])
+        token_session_check(token.payload)
+        if not User.objects.filter(pk=token.payload.get(api_settings.USER_ID_CLAIM)).exists():
+            raise InvalidToken("The user of this token no longer exists.")  # simplejwt would answer 500
+        return super().validate(attrs)
+
+
+class VerifySerializer(TokenVerifySerializer):
+    def validate(self, attrs: dict[str, Any]) -> dict[Any, Any]:
+        data = super().validate(attrs)
+        token_session_check(UntypedToken(attrs["token"]).payload)
+        return data

@@ -124,8 +124,16 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Json
     return json_error(404, "not_found", "Not found.")
 
 
+def server_error_detail(request: HttpRequest | None) -> str:
+    """The 500's sentence names the request id it was recorded under (also in the X-Request-ID header)."""
+    request_id = request.META.get("HTTP_X_REQUEST_ID") if request is not None else None
+    if request_id:
+        return f"An unexpected error happened; it has been recorded under request id {request_id}."
+    return "An unexpected error happened; it has been recorded."
+
+
 def handler500(request: HttpRequest) -> JsonResponse:
-    return json_error(500, "server_error", "An unexpected error happened; it has been recorded.")
+    return json_error(500, "server_error", server_error_detail(request))
 
 
 def _record_error(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:

@@ -22,8 +22,11 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
+from core.accounts.authentication import JWTStatelessAuthentication
 from core.accounts.models import Role, User
+from core.accounts.revocation import SessionEnded, session_started
 from core.answers.store import SaveOrigin
+from core.common import metrics
 from core.common.errors import api_exception_handler
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.parsers import BoundedJSONParser
@@ -34,6 +37,7 @@ from core.exams.schema import ExamKindField, ExamReviewField, ExamStatusField, Q
 
 # The stateless JWT check is the same bearer scheme as the default one, only without the user query.
 set_override(JWTStatelessUserAuthentication, "suppress_collision_warning", True)
+set_override(JWTStatelessAuthentication, "suppress_collision_warning", True)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -387,9 +391,10 @@ class AttemptStartApi(_ExamTakingApi):
 _jwt_auth = JWTStatelessUserAuthentication()
 _renderer = JSONRenderer()
 # Access tokens already checked in this process (signature, audience, issuer, type, jti, user claim, role):
-# the token's exact text -> (student id, the moment it stops being valid). The same bytes carry the same
-# signature, so only the expiry needs checking again. Bounded; emptied when the JWT settings change.
-_checked_tokens: dict[str, tuple[int, float]] = {}
+# the token's exact text -> (student id, the moment it stops being valid, when its session started). The same
+# bytes carry the same signature, so only the expiry needs checking again. Bounded; emptied when the JWT
+# settings change.
+_checked_tokens: dict[str, tuple[int, float, float]] = {}
 _CHECKED_TOKENS_MAX = 20_000
 _JSON_TYPES = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
 _ACCEPT_JSON = frozenset({"*/*", "application/*", "application/json"})
@@ -401,9 +406,10 @@ def _jwt_settings_changed(*, setting: str, **_: object) -> None:
         _checked_tokens.clear()
 
 
-def _lean_student_id(request: HttpRequest) -> int | None:
-    """The student id of a valid student access token in the Authorization header, or None for anything
-    else (which DRF's JWTStatelessUserAuthentication and IsStudent then judge and word)."""
+def _lean_student_id(request: HttpRequest) -> tuple[int, float] | None:
+    """The student id of a valid student access token in the Authorization header and when its session
+    started, or None for anything else (which DRF's JWT authentication and IsStudent then judge and word).
+    Whether the session was ended is judged per request, in the hot path's MGET (services.answers_save)."""
     header = request.META.get("HTTP_AUTHORIZATION")
     if not header:
         return None
@@ -427,12 +433,12 @@ def _lean_student_id(request: HttpRequest) -> int | None:
             return None
         if len(_checked_tokens) >= _CHECKED_TOKENS_MAX:
             _checked_tokens.clear()
-        checked = _checked_tokens[raw] = (student_id, valid_until)
-    student_id, valid_until = checked
+        checked = _checked_tokens[raw] = (student_id, valid_until, session_started(token.payload))
+    student_id, valid_until, started = checked
     if time.time() >= valid_until:  # expired, as PyJWT and simplejwt judge it (exp <= now - leeway)
         _checked_tokens.pop(raw, None)
         return None
-    return student_id
+    return student_id, started
 
 
 def _strict_constant(value: str) -> Any:
@@ -459,7 +465,7 @@ def _lean_answers(request: HttpRequest) -> list[tuple[int, list[int]]] | None:
         return None
     try:
         data = json.loads(request.body.decode("utf-8"), parse_constant=_strict_constant)
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError; nesting: the parser's 400
         return None
     if not isinstance(data, dict) or "answers" not in data:
         return None
@@ -493,31 +499,43 @@ def _save_origin(request: HttpRequest | Request) -> SaveOrigin:
 
 class AnswersApi(_ExamTakingApi):
     # The hot path: the JWT is checked in-process and the user never loaded (its role rides in the token).
-    authentication_classes = [JWTStatelessUserAuthentication]
+    authentication_classes = [JWTStatelessAuthentication]
     permission_classes = [IsStudent]
     parser_classes = [BoundedJSONParser]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method == "PUT":
-            response = self._answers_put_lean(request, kwargs["exam_id"])
-            if response is not None:
-                return response
-        return cast(HttpResponse, super().dispatch(request, *args, **kwargs))
+        if request.method != "PUT":
+            return cast(HttpResponse, super().dispatch(request, *args, **kwargs))
+        response = self._answers_put_lean(request, kwargs["exam_id"])
+        if response is None:
+            response = cast(HttpResponse, super().dispatch(request, *args, **kwargs))
+        if settings.METRICS_ENABLED:
+            metrics.ANSWER_SAVES.labels(metrics.answer_save_outcome(response.status_code)).inc()
+        return response
 
     def _answers_put_lean(self, request: HttpRequest, exam_id: int) -> HttpResponse | None:
         """PUT without DRF's Request, negotiation and serializers: the same checks and the same service, the
         same body and status for every outcome. None sends the request down DRF's road instead."""
-        student_id = _lean_student_id(request)
-        if student_id is None:
+        checked = _lean_student_id(request)
+        if checked is None:
             return None
+        student_id, session = checked
         answers = _lean_answers(request)
         if answers is None:
             return None
+        request.observed_user_id = student_id  # type: ignore[attr-defined]  # for the request's log line
         now = timezone.now()
         try:
             saved = services.answers_save(
-                student_id=student_id, exam_id=exam_id, answers=answers, now=now, origin=_save_origin(request)
+                student_id=student_id,
+                exam_id=exam_id,
+                answers=answers,
+                now=now,
+                origin=_save_origin(request),
+                session_started=session,
             )
+        except SessionEnded:  # DRF's road refuses it, with its 401 and WWW-Authenticate
+            return None
         except Exception as exc:  # rendered as DRF's handler renders it, or raised on
             handled = api_exception_handler(exc, {"view": self, "args": (), "kwargs": {"exam_id": exam_id}})
             if handled is None:
@@ -564,7 +582,7 @@ class AnswersApi(_ExamTakingApi):
 
 
 class FinishApi(_ExamTakingApi):
-    authentication_classes = [JWTStatelessUserAuthentication]
+    authentication_classes = [JWTStatelessAuthentication]
     permission_classes = [IsStudent]
 
     class OutputSerializer(serializers.Serializer):

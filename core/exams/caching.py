@@ -1,6 +1,7 @@
 """What the answer-saving hot path needs, kept in the cache so that a save makes no PostgreSQL query.
 
-Two entries per save, fetched with one `get_many`:
+Two entries per save, fetched with one `get_many` (three on the lean road, which also fetches the student's
+"sessions void before" entry: core/accounts/revocation.py):
 - the exam's key (question ids -> choice ids and the single-answer flag, status, grace, level), versioned by
   the exam's `updated_at`, dropped whenever the exam, a question or a choice changes (services and the
   receivers in `receivers.py`, so admin edits count too);
@@ -38,6 +39,7 @@ from django.db import transaction
 from django.dispatch import receiver
 from redis.exceptions import RedisError
 
+from core.accounts.revocation import SessionEnded, session_check_without_cache, session_is_void, void_before_name
 from core.exams.models import Attempt, Choice, Exam
 
 logger = logging.getLogger(__name__)
@@ -228,25 +230,39 @@ def _exam_key_loads(name: str, raw: bytes) -> Any:
     return value
 
 
-def _hot_read(key_name: str, window_name: str) -> tuple[Any, Any]:
-    """Both entries in one MGET, as `cache.get_many` would give them (None for a miss)."""
-    full_key, full_window = cache.make_key(key_name), cache.make_key(window_name)
+def _hot_read(key_name: str, window_name: str, void_name: str | None = None) -> tuple[Any, Any, Any]:
+    """The entries in one MGET, as `cache.get_many` would give them (None for a miss)."""
+    names = [cache.make_key(key_name), cache.make_key(window_name)]
+    if void_name is not None:
+        names.append(cache.make_key(void_name))
     # The client never decodes responses, so values are the bytes Django's cache wrote.
-    raw_key, raw_window = cast(list[bytes | None], _hot_client().mget((full_key, full_window)))
-    key = None if raw_key is None else _exam_key_loads(full_key, raw_key)
+    raws = cast(list[bytes | None], _hot_client().mget(names))
+    raw_key, raw_window = raws[0], raws[1]
+    key = None if raw_key is None else _exam_key_loads(names[0], raw_key)
     window = None if raw_window is None else _loads(raw_window)
-    return key, window
+    void_before = None if len(raws) < 3 or raws[2] is None else _loads(cast(bytes, raws[2]))
+    return key, window, void_before
 
 
-def hot_context_get(*, exam_id: int, student_id: int) -> tuple[ExamKey | None, AttemptWindow | None]:
+def hot_context_get(
+    *, exam_id: int, student_id: int, session_started: float | None = None
+) -> tuple[ExamKey | None, AttemptWindow | None]:
     """The exam's key and the student's attempt window: one cache round trip when both are cached,
-    PostgreSQL for whichever is missing (a missing attempt is not cached: it is the uncommon path)."""
+    PostgreSQL for whichever is missing (a missing attempt is not cached: it is the uncommon path).
+    With `session_started`, the same round trip fetches the student's "sessions void before" entry and
+    SessionEnded is raised when the token's session is void (core/accounts/revocation.py)."""
     key_name, window_name = exam_key_name(exam_id), attempt_window_name(exam_id, student_id)
+    void_name = void_before_name(student_id) if session_started is not None else None
     try:
-        key, window = _hot_read(key_name, window_name)
+        key, window, void_before = _hot_read(key_name, window_name, void_name)
     except RedisError:
         logger.warning("cache down: reading exam %s from the database", exam_id)
         key = window = None
+        if session_started is not None:
+            session_check_without_cache(user_id=student_id)
+    else:
+        if session_started is not None and session_is_void(started=session_started, void_before_ms=void_before):
+            raise SessionEnded(SessionEnded.detail)
     if key is None:
         key = exam_key_build(exam_id=exam_id)
         if key is None:

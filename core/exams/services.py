@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
@@ -14,6 +15,7 @@ from core.accounts.models import Role, Subject, User
 from core.accounts.services import level_get_or_create, subject_get_or_create
 from core.answers.store import SaveOrigin, StoredAnswer, answer_store
 from core.audit.services import audit_record
+from core.common import metrics
 from core.common.errors import Conflict
 from core.exams import selectors
 from core.exams.accommodations import attempt_deadlines_refresh, closes_at_for, exam_release_check
@@ -568,12 +570,15 @@ def answers_save(
     answers: Sequence[tuple[int, Sequence[int]]],
     now: datetime,
     origin: SaveOrigin | None = None,
+    session_started: float | None = None,
 ) -> int:
     """Store a student's answers, all or none, with the save's entry in the history (`origin`: the client's
     address and user agent), and return how many were saved. Makes no PostgreSQL query when the exam's key
     and the attempt's window are cached. Raises ExamNotFound (404), AttemptNotStarted or AttemptClosed (409),
-    AnswersInvalid (422), and AnswerStoreUnavailable (503) when the store refuses."""
-    key, window = hot_context_get(exam_id=exam_id, student_id=student_id)
+    AnswersInvalid (422), and AnswerStoreUnavailable (503) when the store refuses.
+    With `session_started` (the token's, when the caller has not checked it), raises SessionEnded when the
+    student's sessions were ended since, judged in the same cache round trip."""
+    key, window = hot_context_get(exam_id=exam_id, student_id=student_id, session_started=session_started)
     if key is None:
         raise ExamNotFound()
     if window is None:
@@ -587,6 +592,7 @@ def answers_save(
     if key.status != Exam.Status.PUBLISHED and not window.reopened:
         raise AttemptClosed("This exam is closed.")
     _answers_check(key=key, window=window, answers=answers)
+    started = time.perf_counter()
     answer_store().save(
         exam_id=exam_id,
         student_id=student_id,
@@ -594,6 +600,7 @@ def answers_save(
         saved_at=now,
         origin=origin,
     )
+    metrics.store_write_observe(started=started)  # accepted writes only; a refused one is a 503 by outcome
     return len(answers)
 
 

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from core.accounts.models import User
 from core.common.permissions import IsDoctorOrAdmin
+from core.common.throttles import CodeGuessThrottled
 from core.handins import selectors, services
 from core.handins.storage import DOWNLOAD_EXPIRES_SECONDS, local_link_open
 from core.handins.uploads import MULTIPART_OVERHEAD_BYTES, LimitedFileUploadHandler, file_too_large
@@ -103,7 +104,10 @@ class ExamHandInsApi(APIView):
         return Response({"totals": totals, "handins": self.ListItemSerializer(handins, many=True).data})
 
 
-class SubmissionApi(APIView):
+_THROTTLED = _error("Too many unknown codes from this address (CODE_FAILURES_PER_CLIENT); see Retry-After.")
+
+
+class SubmissionApi(CodeGuessThrottled, APIView):
     """Upload a file with an upload code, or see the hand-in's state. The code is the only credential."""
 
     authentication_classes: list = []
@@ -126,6 +130,7 @@ class SubmissionApi(APIView):
             413: _error("The file is larger than the limit (3 MiB by default)."),
             415: _error("The file's content is not an allowed type (PDF, ZIP/Office, PNG, JPEG, GIF, UTF-8 text)."),
             422: _error("`upload_limit_reached` after 5 uploads, or `empty_file`."),
+            429: _THROTTLED,
             503: _error("`storage_unavailable`: nothing was stored, and no upload was used up."),
         },
     )
@@ -148,13 +153,13 @@ class SubmissionApi(APIView):
             status=status.HTTP_201_CREATED,
         )
 
-    @extend_schema(responses={200: HandInStateSerializer, 404: _error("Unknown upload code.")})
+    @extend_schema(responses={200: HandInStateSerializer, 404: _error("Unknown upload code."), 429: _THROTTLED})
     def get(self, request: Request, upload_code: str) -> Response:
         handin = services.handin_by_code(upload_code=upload_code)
         return Response(HandInStateSerializer(selectors.handin_with_last_upload(handin_id=handin.pk)).data)
 
 
-class VerificationDownloadUrlApi(APIView):
+class VerificationDownloadUrlApi(CodeGuessThrottled, APIView):
     """A 10-minute download link for a handed-in file, for whoever holds its verification code."""
 
     authentication_classes: list = []
@@ -165,7 +170,11 @@ class VerificationDownloadUrlApi(APIView):
         expires_seconds = serializers.IntegerField()
 
     @extend_schema(
-        responses={200: OutputSerializer, 404: _error("Unknown verification code, or the file has expired.")}
+        responses={
+            200: OutputSerializer,
+            404: _error("Unknown verification code, or the file has expired."),
+            429: _THROTTLED,
+        }
     )
     def get(self, request: Request, verification_code: str) -> Response:
         url = services.upload_download_url(verification_code=verification_code, now=timezone.now())

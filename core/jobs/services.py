@@ -19,6 +19,7 @@ from django.db.models import F, JSONField, Q, Value
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
+from core.common import metrics
 from core.jobs.models import Job
 
 # Work must call job_advance at least this often. Grading advances every batch of 500 students
@@ -33,7 +34,9 @@ class JobBusy(Exception):
 
 def job_create(*, kind: str, created_by: Any, params: dict[str, Any] | None = None, total: int = 0) -> Job:
     """A queued job. `created_by` is the person who waits for it (None for system work)."""
-    return Job.objects.create(kind=kind, created_by=created_by, params=params or {}, total=total)
+    job = Job.objects.create(kind=kind, created_by=created_by, params=params or {}, total=total)
+    metrics.JOBS.labels(kind, Job.Status.QUEUED).inc()
+    return job
 
 
 def job_claim(*, job_id: int, now: datetime | None = None) -> Job | None:
@@ -46,7 +49,9 @@ def job_claim(*, job_id: int, now: datetime | None = None) -> Job | None:
     )
     if updated != 1:
         return None
-    return Job.objects.get(id=job_id)
+    job = Job.objects.get(id=job_id)
+    metrics.JOBS.labels(job.kind, Job.Status.RUNNING).inc()
+    return job
 
 
 def job_begin(*, job_id: int, now: datetime | None = None) -> Job | None:
@@ -70,7 +75,19 @@ def job_advance(
         changes["errors"] = CombinedExpression(F("errors"), "||", Value(errors, output_field=JSONField()))
     if total is not None:
         changes["total"] = total
-    Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(**changes)
+    before = _kind_and_processed(job_id)
+    if Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(**changes) == 1 and before is not None:
+        _rows_count(kind=before[0], before=before[1], after=processed)
+
+
+def _kind_and_processed(job_id: int) -> tuple[str, int] | None:
+    return Job.objects.filter(id=job_id).values_list("kind", "processed").first()
+
+
+def _rows_count(*, kind: str, before: int, after: int) -> None:
+    """`exams_job_rows_processed_total`: progress is absolute, the counter takes its increase."""
+    if after > before:
+        metrics.JOB_ROWS.labels(kind).inc(after - before)
 
 
 def job_finish(
@@ -92,7 +109,11 @@ def job_finish(
         changes["total"] = total
     if errors:
         changes["errors"] = CombinedExpression(F("errors"), "||", Value(errors, output_field=JSONField()))
-    Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(**changes)
+    before = _kind_and_processed(job_id)
+    if Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(**changes) == 1 and before is not None:
+        metrics.JOBS.labels(before[0], status).inc()
+        if processed is not None:
+            _rows_count(kind=before[0], before=before[1], after=processed)
 
 
 def job_release(*, job_id: int) -> None:

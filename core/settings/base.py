@@ -11,6 +11,8 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.common.logging import logging_config, structlog_configure
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.common.middleware.RequestIdMiddleware",
+    "core.common.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -54,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.accounts.throttles.DeviceCookieMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.common.middleware.JsonErrorMiddleware",
 ]
@@ -143,7 +147,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "core.accounts.authentication.ApiKeyAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "core.accounts.authentication.JWTAuthentication",  # simplejwt's, with ended sessions refused
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -161,6 +165,11 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("NUM_PROXIES", default=1),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# Failures only (core/accounts/throttles.py, docs/security.md): a trusted device's cookie lasts this long.
+LOGIN_DEVICE_COOKIE_DAYS = env.int("LOGIN_DEVICE_COOKIE_DAYS", default=180)
+# Unknown upload or verification codes (404) one client address may try per window before a 429.
+CODE_FAILURES_PER_CLIENT = env.str("CODE_FAILURES_PER_CLIENT", default="60/hour")
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
@@ -209,6 +218,8 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 # --- limits ---------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+# JSON bodies nested deeper than this are a 400 malformed_body (the deepest body of the API nests 4).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 MARKR_MAX_BYTES = env.int("MARKR_MAX_BYTES", default=20 * 1024 * 1024)
 HANDIN_MAX_BYTES = env.int("HANDIN_MAX_BYTES", default=3 * 1024 * 1024)
 HANDIN_RETENTION_DAYS = env.int("HANDIN_RETENTION_DAYS", default=3)
@@ -243,17 +254,9 @@ USE_I18N = True
 USE_TZ = True
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        "cassandra": {"level": "WARNING"},
-    },
-}
+# structlog as the one logger: every line is one JSON object (core/common/logging.py).
+LOGGING = logging_config(level=LOG_LEVEL)
+structlog_configure()
 
 TEST_RUNNER = "core.test_runner.CountingTestRunner"
 
@@ -303,3 +306,10 @@ CONTENT_SECURITY_POLICY = {
 # Swagger UI's files come from drf-spectacular-sidecar (served by us), and its start-up script from a URL of
 # its own (SpectacularSwaggerSplitView), so /api/docs/ needs no inline script and no CDN either.
 SPECTACULAR_SETTINGS |= {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
+
+# --- observability (docs/observability.md) ---------------------------------------------------
+# /metrics answers only these client addresses (and networks); behind Nginx both the proxy and the client
+# NUM_PROXIES hops from the right of X-Forwarded-For must be in the list.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# Off: no HTTP, answer-save or store-write metrics are recorded (the bench compares both).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)

@@ -46,12 +46,16 @@ MATRIX: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("GET",    "/",                                None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     ("GET",    "/health",                          None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     ("GET",    "/api/schema/",                     None,     (200, 200, 200, 200, 200, 200, 200, 401, 401, 200)),
+    # By address, not by credentials: every caller here is on loopback (core/tests/test_observability.py
+    # has the refusals of other addresses).
+    ("GET",    "/metrics",                         None,     (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     # Accounts
     ("POST",   "/api/auth/login",                  "login",  (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     ("POST",   "/api/auth/refresh",                "refresh", (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     ("POST",   "/api/auth/verify",                 "verify", (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
     # The refresh token in the body is student A's: nobody else may log it out.
     ("POST",   "/api/auth/logout",                 "logout", (401, 204, 401, 401, 401, 401, 401, 401, 401, 401)),
+    ("POST",   "/api/auth/logout-all",             None,     (401, 204, 204, 204, 204, 403, 403, 401, 401, 204)),
     ("GET",    "/api/me",                          None,     (401, 200, 200, 200, 200, 403, 403, 401, 401, 200)),
     ("POST",   "/api/students",                    "student", (401, 403, 403, 201, 201, 201, 201, 401, 401, 201)),
     ("GET",    "/api/students",                    None,     (401, 403, 403, 200, 200, 200, 200, 401, 401, 200)),

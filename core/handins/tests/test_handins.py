@@ -392,3 +392,42 @@ def _code() -> str:
     from core.handins.services import UPLOAD_CODE_ALPHABET, _new_code
 
     return _new_code(UPLOAD_CODE_ALPHABET, 8)
+
+
+@override_settings(CODE_FAILURES_PER_CLIENT="3/hour")
+class CodeGuessingTests(TestCase):
+    """Unknown upload and verification codes (404) are counted per client address; at the limit, that address
+    gets 429 with Retry-After, for known codes too, while other addresses go on."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.handin = HandIn.objects.create(
+            exam=make_exam(owner=make_doctor()), student=make_student(), upload_code=_code()
+        )
+
+    def setUp(self) -> None:
+        from django.core.cache import cache
+
+        cache.clear()
+        self.client = client_for()
+
+    def test_guessing_upload_codes_is_throttled_per_client(self) -> None:
+        guesses = [
+            self.client.get(f"/submissions/{_code()}", HTTP_X_FORWARDED_FOR="10.9.0.1").status_code for _ in range(4)
+        ]
+        self.assertEqual(guesses, [404, 404, 404, 429])
+        refused = self.client.get(f"/submissions/{self.handin.upload_code}", HTTP_X_FORWARDED_FOR="10.9.0.1")
+        self.assertEqual(refused.status_code, 429)
+        self.assertEqual(refused.json()["error"], "throttled")
+        self.assertGreater(int(refused["Retry-After"]), 0)
+        other = self.client.get(f"/submissions/{self.handin.upload_code}", HTTP_X_FORWARDED_FOR="10.9.0.2")
+        self.assertEqual(other.status_code, 200)
+
+    def test_guessing_verification_codes_is_throttled_per_client_and_shares_the_count(self) -> None:
+        self.client.get(f"/submissions/{_code()}")
+        statuses = [self.client.get(f"/verifications/abcdefgh{i}/download_url").status_code for i in range(3)]
+        self.assertEqual(statuses, [404, 404, 429])
+
+    def test_known_codes_are_never_counted(self) -> None:
+        statuses = {self.client.get(f"/submissions/{self.handin.upload_code}").status_code for _ in range(5)}
+        self.assertEqual(statuses, {200})
