@@ -237,7 +237,10 @@ class MarkrResultsApi(APIView):
     permission_classes = [IsDoctorOrAdmin]
 
     class QuerySerializer(PageQuerySerializer):
-        test_id = StrictCharField(required=False, max_length=64, help_text="Only this test's results.")
+        # Blank is taken, as DRF reads a blank query parameter as absent: `?test_id=` lists every test.
+        test_id = StrictCharField(
+            required=False, allow_blank=True, max_length=64, help_text="Only this test's results (blank: all)."
+        )
 
     class OutputSerializer(serializers.Serializer):
         test_id = serializers.CharField()
@@ -269,7 +272,7 @@ class MarkrResultsApi(APIView):
     def get(self, request: Request) -> Response:
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = selectors.markr_results(user=_user(request), test_id=query.validated_data.get("test_id"))
+        rows = selectors.markr_results(user=_user(request), test_id=query.validated_data.get("test_id") or None)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
