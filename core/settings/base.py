@@ -108,17 +108,21 @@ CACHES = {
 ANSWER_STORE = env.str("ANSWER_STORE", default="postgres")
 # Every save also goes to the save history (PRODUCT.md rule 10). Off only to measure what the history costs.
 ANSWER_HISTORY = env.bool("ANSWER_HISTORY", default=True)
+# CASSANDRA_NODES=3: the local cluster of scripts/services.sh (127.0.0.1, .2, .3 in data centre dc1). Unless set
+# on their own, the contact points are then every node, the local DC dc1, and the replication factor the node
+# count (at most 3); 1 node keeps 127.0.0.1, SimpleStrategy and RF 1.
+CASSANDRA_NODES = env.int("CASSANDRA_NODES", default=1)
 CASSANDRA = {
-    "HOSTS": env.list("CASSANDRA_HOSTS", default=["127.0.0.1"]),
+    "HOSTS": env.list("CASSANDRA_HOSTS", default=[f"127.0.0.{i}" for i in range(1, CASSANDRA_NODES + 1)]),
     "PORT": env.int("CASSANDRA_PORT", default=59042),
     "KEYSPACE": env.str("CASSANDRA_KEYSPACE", default="exams"),
-    "REPLICATION_FACTOR": env.int("CASSANDRA_REPLICATION_FACTOR", default=1),
+    "REPLICATION_FACTOR": env.int("CASSANDRA_REPLICATION_FACTOR", default=min(CASSANDRA_NODES, 3)),
     "CONSISTENCY": env.str("CASSANDRA_CONSISTENCY", default="LOCAL_QUORUM"),
     "CONNECT_TIMEOUT": env.float("CASSANDRA_CONNECT_TIMEOUT", default=2.0),
     "REQUEST_TIMEOUT": env.float("CASSANDRA_REQUEST_TIMEOUT", default=5.0),
     # Set in a multi-datacenter cluster: routes to that DC and creates the keyspace with
     # NetworkTopologyStrategy {LOCAL_DC: REPLICATION_FACTOR}; empty means SimpleStrategy.
-    "LOCAL_DC": env.str("CASSANDRA_LOCAL_DC", default=""),
+    "LOCAL_DC": env.str("CASSANDRA_LOCAL_DC", default="dc1" if CASSANDRA_NODES > 1 else ""),
     # Tests use their own keyspace: this, or else the test database's name (see core/test_runner.py).
     "TEST_KEYSPACE": env.str("CASSANDRA_TEST_KEYSPACE", default=""),
 }
