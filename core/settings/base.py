@@ -119,7 +119,12 @@ CASSANDRA = {
     "REPLICATION_FACTOR": env.int("CASSANDRA_REPLICATION_FACTOR", default=min(CASSANDRA_NODES, 3)),
     "CONSISTENCY": env.str("CASSANDRA_CONSISTENCY", default="LOCAL_QUORUM"),
     "CONNECT_TIMEOUT": env.float("CASSANDRA_CONNECT_TIMEOUT", default=2.0),
-    "REQUEST_TIMEOUT": env.float("CASSANDRA_REQUEST_TIMEOUT", default=5.0),
+    # A save gets its answer, 2xx or 503, within a bounded time (docs/decisions, bounded save time): each attempt
+    # waits at most REQUEST_TIMEOUT, an idempotent statement with its retries at most DEADLINE, and an idempotent
+    # statement goes to another replica too when the first has not answered after SPECULATIVE_DELAY.
+    "REQUEST_TIMEOUT": env.float("CASSANDRA_REQUEST_TIMEOUT", default=2.0),
+    "DEADLINE": env.float("CASSANDRA_DEADLINE", default=4.5),
+    "SPECULATIVE_DELAY": env.float("CASSANDRA_SPECULATIVE_DELAY", default=0.3),
     # Set in a multi-datacenter cluster: routes to that DC and creates the keyspace with
     # NetworkTopologyStrategy {LOCAL_DC: REPLICATION_FACTOR}; empty means SimpleStrategy.
     "LOCAL_DC": env.str("CASSANDRA_LOCAL_DC", default="dc1" if CASSANDRA_NODES > 1 else ""),
