@@ -74,7 +74,10 @@ def load_drill(
     shape: Shape,
     base_url: str,
     extra_check: Callable[[Load, nemesis.Times, DrillResult], None] | None = None,
+    read_back: Callable[[Load, DrillResult], tuple[dict[int, dict[int, tuple[int, ...]]], int]] | None = None,
 ) -> DrillResult:
+    """Load, the fault, then every student's answers read back (through the API, or by `read_back`, e.g. with
+    the driver at consistency ALL on a cluster) and checked."""
     result = DrillResult(name=name, fault=fault)
     started = time.monotonic()
     print(f"\n=== drill {name}: {fault}", flush=True)
@@ -88,7 +91,10 @@ def load_drill(
             flush=True,
         )
         common.wait_http(f"{fixture.target.base_url}/health", 180)
-        stored, read_errors = asyncio.run(load.read_back())
+        if read_back is None:
+            stored, read_errors = asyncio.run(load.read_back())
+        else:
+            stored, read_errors = read_back(load, result)
         verdict = load.verify(stored, read_errors)
         result.requests = len(load.sends)
         result.acknowledged = load.count("ack")
