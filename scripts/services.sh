@@ -1187,32 +1187,48 @@ status_web() {
 
 WORKER_PID="$RUN_DIR/worker.pid"
 BEAT_PID="$RUN_DIR/beat.pid"
+# WORKER_INSTANCES=N: N Celery workers (worker 1: worker.pid, worker.log; worker i: worker-i.pid, worker-i.log,
+# node name worker<i>@host), each with CELERY_CONCURRENCY processes. One exam's grading is split into chunks
+# that all of them take (core.grading.services.exam_grade).
+WORKER_INSTANCES="${WORKER_INSTANCES:-1}"
+
+worker_name() { (($1 == 1)) && echo worker || echo "worker-$1"; }
 
 start_worker() {
+    local i
+    for ((i = 1; i <= WORKER_INSTANCES; i++)); do start_worker_instance "$i"; done
+}
+
+start_worker_instance() {
     [[ -x $VENV/bin/celery ]] || die "celery not found in $VENV"
-    if pidfile_alive "$WORKER_PID" celery; then log "worker already running"; return 0; fi
-    rm -f "$WORKER_PID"
+    local name pidf
+    name=$(worker_name "$1")
+    pidf="$RUN_DIR/$name.pid"
+    if pidfile_alive "$pidf" celery; then log "$name already running"; return 0; fi
+    rm -f "$pidf"
     local off
-    off=$(log_mark worker)
-    log "worker: starting celery worker (concurrency ${CELERY_CONCURRENCY:-2})"
-    # celery writes (and on exit removes) its own pidfile; we run it in the
-    # foreground of a new session so its pid is known at once.
+    off=$(log_mark "$name")
+    log "$name: starting celery worker (concurrency ${CELERY_CONCURRENCY:-2})"
+    local -a node=()
+    (($1 > 1)) && node=(-n "worker$1@%h")
+    # celery writes (and on exit removes) its own pidfile; we run it in the foreground of a new session so its
+    # pid is known at once.
     # The worker's metrics go to the folder the web instances' /metrics adds up (gunicorn.conf.py).
     (cd "$REPO" && PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$STATE_DIR/metrics}" \
-        exec setsid nohup "$VENV/bin/celery" -A "${CELERY_APP:-core}" worker -l info \
-        --concurrency "${CELERY_CONCURRENCY:-2}" --pidfile "$WORKER_PID" \
-        --logfile "$LOG_DIR/worker.log" >>"$LOG_DIR/worker.log" 2>&1 </dev/null) &
+        exec setsid nohup "$VENV/bin/celery" -A "${CELERY_APP:-core}" worker -l info "${node[@]}" \
+        --concurrency "${CELERY_CONCURRENCY:-2}" --pidfile "$pidf" \
+        --logfile "$LOG_DIR/$name.log" >>"$LOG_DIR/$name.log" 2>&1 </dev/null) &
     local pid=$! deadline=$((SECONDS + 30))
     while ((SECONDS < deadline)); do
-        alive "$pid" || fail worker "celery worker exited during startup"
-        if log_since worker "$off" " ready."; then
-            log "worker: ready (pid $pid)"
+        alive "$pid" || fail "$name" "celery worker exited during startup"
+        if log_since "$name" "$off" " ready."; then
+            log "$name: ready (pid $pid)"
             return 0
         fi
         sleep 0.3
     done
-    stop_pid worker "$pid" 1
-    fail worker "not ready within 30 s (is the broker up?)"
+    stop_pid "$name" "$pid" 1
+    fail "$name" "not ready within 30 s (is the broker up?)"
 }
 
 start_beat() {
@@ -1249,12 +1265,27 @@ stop_celery() {
     rm -f "$pidf"
     log "$name stopped"
 }
-stop_worker() { stop_celery worker "$WORKER_PID"; }
+stop_worker() {
+    local f name
+    # every worker instance that runs here, whatever WORKER_INSTANCES says now
+    for f in "$RUN_DIR"/worker-*.pid "$WORKER_PID"; do
+        [[ -e $f || $f == "$WORKER_PID" ]] || continue
+        name=${f##*/}
+        stop_celery "${name%.pid}" "$f"
+    done
+}
 stop_beat() { stop_celery beat "$BEAT_PID"; }
 
 status_worker() {
     if pidfile_alive "$WORKER_PID" celery; then echo "worker: running (pid $(pid_of "$WORKER_PID"))"
     else echo "worker: stopped"; fi
+    local f name
+    for f in "$RUN_DIR"/worker-*.pid; do
+        [[ -e $f ]] || continue
+        name=${f##*/}
+        name=${name%.pid}
+        if pidfile_alive "$f" celery; then echo "$name: running (pid $(pid_of "$f"))"; else echo "$name: stopped"; fi
+    done
 }
 status_beat() {
     if pidfile_alive "$BEAT_PID" celery; then echo "beat: running (pid $(pid_of "$BEAT_PID"))"

@@ -133,6 +133,8 @@ CASSANDRA = {
 }
 
 # --- Celery ---------------------------------------------------------------------------------
+# Students per grading chunk: one exam's grading is split into chunks that every worker takes in parallel.
+GRADING_CHUNK_STUDENTS = env.int("GRADING_CHUNK_STUDENTS", default=500)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/1")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -148,6 +150,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEO
 # Task modules outside an app's own tasks.py, which autodiscovery does not find.
 CELERY_IMPORTS = ("core.gradebook.imports.tasks",)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Grading chunks whose worker died are sent again after their lease (core.jobs.services.CHUNK_LEASE).
+    "grading-rescue": {"task": "core.grading.tasks.grading_rescue_task", "schedule": 10.0},
     # Hand-in files past HANDIN_RETENTION_DAYS; downloads already refuse them, so hourly is enough.
     "handins-expire": {"task": "core.handins.tasks.handins_expire_task", "schedule": 3600.0},
 }
