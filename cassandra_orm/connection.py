@@ -100,6 +100,7 @@ class Connection:
         self.probe_interval = float(probe_interval)
         self._stalled_at: float | None = None  # the breaker: when the store last timed out with nothing since
         self._probe_at = 0.0
+        self._answered_at = 0.0  # when a statement last succeeded (a busy store still answers some)
         self.protocol_version = protocol_version
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -194,10 +195,19 @@ class Connection:
         raise Unavailable(f"Cassandra stopped answering {now - stalled_at:.1f} s ago (failing fast until it answers)")
 
     def _stalled(self, exc: BaseException) -> None:
-        if isinstance(exc, OperationTimedOut) and self._stalled_at is None:
-            self._stalled_at = self._probe_at = time.monotonic()
+        """Open the breaker on a client-side timeout when nothing at all succeeded during that timeout: a store
+        that answers nothing (frozen, partitioned). A merely busy store still answers some statements, and its
+        slow ones just fail on their own."""
+        now = time.monotonic()
+        if (
+            isinstance(exc, OperationTimedOut)
+            and self._stalled_at is None
+            and now - self._answered_at > self.request_timeout
+        ):
+            self._stalled_at = self._probe_at = now
 
     def _answered(self) -> None:
+        self._answered_at = time.monotonic()
         self._stalled_at = None
 
     def _may_retry(self, started: float, attempt: int, attempts: int) -> bool:
@@ -277,6 +287,8 @@ class Connection:
             )
             failed: list[int] = []
             last_error: BaseException | None = None
+            if any(ok for ok, _ in outcomes):
+                self._answered()  # some statements were answered: the store is slow or partly down, not frozen
             for index, (ok, outcome) in zip(pending, outcomes, strict=True):
                 if ok:
                     results[index] = list(outcome)
@@ -291,8 +303,6 @@ class Connection:
             if not failed:
                 self._answered()
                 return results  # type: ignore[return-value]
-            if len(failed) < len(pending):
-                self._answered()  # some statements were answered: the store is slow or partly down, not frozen
             if not self._may_retry(started, attempt, attempts) or self._stalled_at is not None:
                 raise Unavailable(
                     f"{len(failed)} statement(s) failed after {attempt} attempt(s): {last_error}"
