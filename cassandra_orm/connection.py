@@ -19,13 +19,13 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cassandra import ConsistencyLevel, DriverException, OperationTimedOut, ReadTimeout, WriteTimeout
 from cassandra import Unavailable as DriverUnavailable
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
-from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.connection import ConnectionException
 from cassandra.policies import (
     ConstantSpeculativeExecutionPolicy,
@@ -45,6 +45,39 @@ log = logging.getLogger(__name__)
 RETRYABLE = (WriteTimeout, ReadTimeout, OperationTimedOut, DriverUnavailable, ConnectionException)
 # Errors that mean "the store is not serving"; surfaced as cassandra_orm.Unavailable.
 UNAVAILABLE = (*RETRYABLE, NoHostAvailable)
+
+
+def execute_concurrent_with_args(
+    session: Session,
+    statement: PreparedStatement,
+    parameters: Iterable[Sequence[Any]],
+    *,
+    concurrency: int = 100,
+    raise_on_first_error: bool = False,
+    results_generator: bool = False,
+) -> list[tuple[bool, Any]]:
+    """The driver's `execute_concurrent_with_args`, made safe with speculative execution: (True, rows) or
+    (False, error) per parameter tuple, in order, at most `concurrency` statements in flight. The driver's own
+    version collects outcomes from callbacks, and a statement whose speculative execution answers as well can be
+    counted twice (seen on the cluster: more outcomes than statements); here each statement's one ResponseFuture
+    gives its one outcome. The keyword arguments of the driver's version are accepted; errors never raise."""
+    params = list(parameters)
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(params)
+    in_flight: deque[tuple[int, Any]] = deque()
+
+    def settle(index: int, future: Any) -> None:
+        try:
+            outcomes[index] = (True, list(future.result()))
+        except Exception as exc:  # the caller sorts the driver's errors out
+            outcomes[index] = (False, exc)
+
+    for index, values in enumerate(params):
+        if len(in_flight) >= max(1, concurrency):
+            settle(*in_flight.popleft())
+        in_flight.append((index, session.execute_async(statement, values)))
+    while in_flight:
+        settle(*in_flight.popleft())
+    return outcomes
 
 
 def consistency_level(name: str | int) -> int:
