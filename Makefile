@@ -90,7 +90,7 @@ drills-ci: up ## The reduced failure drills for CI (web, Cassandra, Redis; small
 .PHONY: drills-cluster
 drills-cluster: export CASSANDRA_NODES := 3
 drills-cluster: up ## Failure drills on a three-node Cassandra cluster: kill -9 a node, two nodes down, SIGSTOP, rolling restart
-	$(UP_ENV) $(PY) -m drills.run --cluster $(DRILLS_ARGS)
+	$(UP_ENV) $(SECRETS) $(PY) -m drills.run --cluster $(DRILLS_ARGS)
 
 .PHONY: load
 load: export LOGIN_RATE_PER_CLIENT ?= 100000/min
