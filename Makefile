@@ -86,6 +86,12 @@ drills: up ## Failure drills: kill -9 web, stop Cassandra, freeze PostgreSQL, ki
 drills-ci: up ## The reduced failure drills for CI (web, Cassandra, Redis; smaller loads; about 2 minutes)
 	$(UP_ENV) $(SECRETS) $(PY) -m drills.run --ci $(DRILLS_ARGS)
 
+# CASSANDRA_NODES=3 (exported, so that make up and the drills agree): the stack on a three-node cluster.
+.PHONY: drills-cluster
+drills-cluster: export CASSANDRA_NODES := 3
+drills-cluster: up ## Failure drills on a three-node Cassandra cluster: kill -9 a node, two nodes down, SIGSTOP, rolling restart
+	$(UP_ENV) $(SECRETS) $(PY) -m drills.run --cluster $(DRILLS_ARGS)
+
 .PHONY: load
 load: export LOGIN_RATE_PER_CLIENT ?= 100000/min
 load: up ## Load test: 500 students log in and save answers for 60 s; fails if an acknowledged save is lost

@@ -1,5 +1,17 @@
 """One Cluster/Session per process, made lazily and rebuilt after a fork; prepared statements cached per
-session; single and concurrent execution with bounded retries of idempotent statements."""
+session; single and concurrent execution with bounded retries of idempotent statements.
+
+How long a statement may take is bounded three ways (docs/decisions, "bounded save time"):
+
+- each attempt by ``request_timeout`` (the driver's client-side timeout);
+- an idempotent statement, retries included, by ``deadline``: a retry starts only if it can finish in time;
+- a store that stopped answering altogether (every attempt times out, nothing succeeds) by a breaker: after
+  such a timeout, further calls of this process fail at once, except one probe per ``probe_interval``, until a
+  call succeeds again. Without it, requests queued behind a frozen store each wait their whole deadline in turn.
+
+Idempotent statements are also sent to a second (and third) replica when the first has not answered after
+``speculative_delay``: a node that is slow or frozen (not yet known to be down) costs that delay, not a timeout.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +19,16 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cassandra import ConsistencyLevel, DriverException, OperationTimedOut, ReadTimeout, WriteTimeout
 from cassandra import Unavailable as DriverUnavailable
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
-from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.connection import ConnectionException
 from cassandra.policies import (
+    ConstantSpeculativeExecutionPolicy,
     DCAwareRoundRobinPolicy,
     ExponentialReconnectionPolicy,
     RetryPolicy,
@@ -32,6 +45,39 @@ log = logging.getLogger(__name__)
 RETRYABLE = (WriteTimeout, ReadTimeout, OperationTimedOut, DriverUnavailable, ConnectionException)
 # Errors that mean "the store is not serving"; surfaced as cassandra_orm.Unavailable.
 UNAVAILABLE = (*RETRYABLE, NoHostAvailable)
+
+
+def execute_concurrent_with_args(
+    session: Session,
+    statement: PreparedStatement,
+    parameters: Iterable[Sequence[Any]],
+    *,
+    concurrency: int = 100,
+    raise_on_first_error: bool = False,
+    results_generator: bool = False,
+) -> list[tuple[bool, Any]]:
+    """The driver's `execute_concurrent_with_args`, made safe with speculative execution: (True, rows) or
+    (False, error) per parameter tuple, in order, at most `concurrency` statements in flight. The driver's own
+    version collects outcomes from callbacks, and a statement whose speculative execution answers as well can be
+    counted twice (seen on the cluster: more outcomes than statements); here each statement's one ResponseFuture
+    gives its one outcome. The keyword arguments of the driver's version are accepted; errors never raise."""
+    params = list(parameters)
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(params)
+    in_flight: deque[tuple[int, Any]] = deque()
+
+    def settle(index: int, future: Any) -> None:
+        try:
+            outcomes[index] = (True, list(future.result()))
+        except Exception as exc:  # the caller sorts the driver's errors out
+            outcomes[index] = (False, exc)
+
+    for index, values in enumerate(params):
+        if len(in_flight) >= max(1, concurrency):
+            settle(*in_flight.popleft())
+        in_flight.append((index, session.execute_async(statement, values)))
+    while in_flight:
+        settle(*in_flight.popleft())
+    return outcomes
 
 
 def consistency_level(name: str | int) -> int:
@@ -60,11 +106,15 @@ class Connection:
         keyspace: str,
         consistency: str | int = "LOCAL_QUORUM",
         connect_timeout: float = 2.0,
-        request_timeout: float = 5.0,
+        request_timeout: float = 2.0,
         local_dc: str | None = None,
         write_attempts: int = 3,
         retry_backoff: float = 0.05,
         connect_cooldown: float = 1.0,
+        deadline: float = 4.5,
+        speculative_delay: float = 0.3,
+        speculative_attempts: int = 2,
+        probe_interval: float = 1.0,
         protocol_version: int | None = 5,  # Cassandra 4 and 5; None negotiates (and logs a warning per step)
     ) -> None:
         self.hosts = list(hosts)
@@ -77,6 +127,13 @@ class Connection:
         self.write_attempts = max(1, int(write_attempts))
         self.retry_backoff = float(retry_backoff)
         self.connect_cooldown = float(connect_cooldown)
+        self.deadline = max(float(deadline), self.request_timeout)
+        self.speculative_delay = float(speculative_delay)
+        self.speculative_attempts = int(speculative_attempts)
+        self.probe_interval = float(probe_interval)
+        self._stalled_at: float | None = None  # the breaker: when the store last timed out with nothing since
+        self._probe_at = 0.0
+        self._answered_at = 0.0  # when a statement last succeeded (a busy store still answers some)
         self.protocol_version = protocol_version
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -116,6 +173,12 @@ class Connection:
             consistency_level=self.consistency,
             request_timeout=self.request_timeout,
             row_factory=dict_factory,
+            # applies to statements marked idempotent only (the upsert of an answer, the reads)
+            speculative_execution_policy=(
+                ConstantSpeculativeExecutionPolicy(self.speculative_delay, self.speculative_attempts)
+                if self.speculative_delay > 0 and self.speculative_attempts > 0
+                else None
+            ),
         )
         kwargs: dict[str, Any] = {}
         if self.protocol_version:
@@ -138,6 +201,7 @@ class Connection:
         self._pid = os.getpid()
         self._cluster, self._session, self._prepared = None, None, {}
         self._failure = None
+        self._stalled_at = None
 
     def close(self) -> None:
         """Shut the Session down in this process (at exit, or between test suites)."""
@@ -149,6 +213,38 @@ class Connection:
 
     def _where(self) -> str:
         return f"{','.join(self.hosts)}:{self.port}"
+
+    # --- the breaker -----------------------------------------------------------------------
+    def _admit(self) -> None:
+        """Fail at once while the store is stalled, except one probe per probe_interval."""
+        stalled_at = self._stalled_at
+        if stalled_at is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._probe_at >= self.probe_interval:
+                self._probe_at = now
+                return
+        raise Unavailable(f"Cassandra stopped answering {now - stalled_at:.1f} s ago (failing fast until it answers)")
+
+    def _stalled(self, exc: BaseException) -> None:
+        """Open the breaker on a client-side timeout when nothing at all succeeded during that timeout: a store
+        that answers nothing (frozen, partitioned). A merely busy store still answers some statements, and its
+        slow ones just fail on their own."""
+        now = time.monotonic()
+        if (
+            isinstance(exc, OperationTimedOut)
+            and self._stalled_at is None
+            and now - self._answered_at > self.request_timeout
+        ):
+            self._stalled_at = self._probe_at = now
+
+    def _answered(self) -> None:
+        self._answered_at = time.monotonic()
+        self._stalled_at = None
+
+    def _may_retry(self, started: float, attempt: int, attempts: int) -> bool:
+        return attempt < attempts and time.monotonic() - started + self.retry_backoff * attempt + 0.1 < self.deadline
 
     # --- statements ----------------------------------------------------------------------
     def prepare(self, cql: str, *, idempotent: bool = False) -> PreparedStatement:
@@ -168,20 +264,30 @@ class Connection:
     def execute(
         self, cql: str, params: Sequence[Any] = (), *, idempotent: bool = False, timeout: float | None = None
     ) -> list[dict[str, Any]]:
-        """Run one prepared statement; return its rows (every page). Idempotent statements are retried."""
+        """Run one prepared statement; return its rows (every page). Idempotent statements are retried within
+        the deadline."""
+        self._admit()
         statement = self.prepare(cql, idempotent=idempotent)
         session = self.session()
         attempts = self.write_attempts if idempotent else 1
+        started = time.monotonic()
         for attempt in range(1, attempts + 1):
+            per_attempt = timeout or self.request_timeout
+            if idempotent and timeout is None:
+                per_attempt = max(0.1, min(per_attempt, self.deadline - (time.monotonic() - started)))
             try:
-                return list(session.execute(statement, params, timeout=timeout or self.request_timeout))
+                rows = list(session.execute(statement, params, timeout=per_attempt))
             except RETRYABLE as exc:
-                if attempt == attempts:
+                self._stalled(exc)
+                if not self._may_retry(started, attempt, attempts) or self._stalled_at is not None:
                     raise Unavailable(f"Cassandra did not answer after {attempt} attempt(s): {exc}") from exc
                 log.warning("cassandra_orm: retrying an idempotent statement after %r", exc)
                 time.sleep(self.retry_backoff * attempt)
+                continue
             except NoHostAvailable as exc:
                 raise Unavailable(f"no Cassandra host available: {exc}") from exc
+            self._answered()
+            return rows
         raise AssertionError("unreachable")
 
     def execute_concurrent(
@@ -194,9 +300,11 @@ class Connection:
     ) -> list[list[dict[str, Any]]]:
         """Run one prepared statement once per parameter tuple, up to ``concurrency`` at a time, and wait for
         all of them. Returns the rows of each, in the order of ``params_list``. Failed idempotent statements
-        are sent again (bounded); any statement still failing raises Unavailable."""
+        are sent again (bounded by the attempts and the deadline); any statement still failing raises Unavailable."""
+        self._admit()
         statement = self.prepare(cql, idempotent=idempotent)
         session = self.session()
+        started = time.monotonic()
         params = list(params_list)
         results: list[list[dict[str, Any]] | None] = [None] * len(params)
         pending = list(range(len(params)))
@@ -212,19 +320,23 @@ class Connection:
             )
             failed: list[int] = []
             last_error: BaseException | None = None
+            if any(ok for ok, _ in outcomes):
+                self._answered()  # some statements were answered: the store is slow or partly down, not frozen
             for index, (ok, outcome) in zip(pending, outcomes, strict=True):
                 if ok:
                     results[index] = list(outcome)
                     continue
                 last_error = outcome
+                self._stalled(outcome)
                 if isinstance(outcome, NoHostAvailable) or not isinstance(outcome, RETRYABLE):
                     if isinstance(outcome, UNAVAILABLE):
                         raise Unavailable(f"Cassandra refused a statement: {outcome}") from outcome
                     raise outcome
                 failed.append(index)
             if not failed:
+                self._answered()
                 return results  # type: ignore[return-value]
-            if attempt == attempts:
+            if not self._may_retry(started, attempt, attempts) or self._stalled_at is not None:
                 raise Unavailable(
                     f"{len(failed)} statement(s) failed after {attempt} attempt(s): {last_error}"
                 ) from last_error

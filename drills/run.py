@@ -27,7 +27,7 @@ if str(REPO) not in sys.path:
 os.environ.setdefault("ANSWER_STORE", "cassandra")
 
 from bench import common  # noqa: E402
-from drills import drills, nemesis  # noqa: E402
+from drills import cluster, drills, nemesis  # noqa: E402
 
 
 def _fmt(value: object) -> str:
@@ -90,16 +90,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", default=common.DEFAULT_BASE_URL, help="loopback only (default %(default)s)")
     parser.add_argument("--ci", action="store_true", help="the reduced set with smaller loads")
-    parser.add_argument("--only", nargs="+", choices=list(drills.DRILLS), help="run only these drills")
+    parser.add_argument(
+        "--cluster", action="store_true", help="the drills of a three-node Cassandra cluster (CASSANDRA_NODES=3)"
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=[*drills.DRILLS, *cluster.CLUSTER_DRILLS], help="run only these drills"
+    )
     parser.add_argument("--students", type=int, help="students of each load drill")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     common.loopback_target(args.base_url)  # refuse before anything else
-    shape = drills.CI if args.ci else drills.FULL
+    shape = cluster.CLUSTER if args.cluster else drills.CI if args.ci else drills.FULL
     if args.students:
         shape.students = args.students
-    names = args.only or (list(drills.CI_DRILLS) if args.ci else list(drills.DRILLS))
+    if args.cluster:
+        names = args.only or list(cluster.CLUSTER_DRILLS)
+    else:
+        names = args.only or (list(drills.CI_DRILLS) if args.ci else list(drills.DRILLS))
     common.django_setup()
+    if args.cluster and cluster.node_count() < 3:
+        parser.error("--cluster needs the stack of CASSANDRA_NODES=3 make up (CASSANDRA_NODES=3 in the environment)")
+    every = {**drills.DRILLS, **cluster.CLUSTER_DRILLS}
 
     # A SIGTERM (a CI timeout) unwinds like Ctrl-C, so that the nemeses' `finally` heal what they broke.
     def _terminate(signum: int, frame: object) -> None:
@@ -109,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results = []
     for name in names:
-        results.append(drills.DRILLS[name](shape, args.base_url))
+        results.append(every[name](shape, args.base_url))
     took = time.monotonic() - started
     print_table(results)
     print(f"\n{len(results)} drills in {took:.0f} s; services now:\n{nemesis.status()}")

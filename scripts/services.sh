@@ -7,6 +7,7 @@
 #
 # names: postgres redis cassandra s3 nginx web worker beat, or `all`
 # (= postgres redis cassandra s3). `status` with no name shows every service.
+# CASSANDRA_NODES=3: cassandra is a three-node cluster on 127.0.0.1-3 (see the cassandra section).
 #
 # Every `start` is idempotent: a running service is left alone ("<name> already
 # running"). Readiness waits are bounded; on failure the last 30 lines of the
@@ -210,6 +211,7 @@ reserve_ports() {
         "$S3_FILER_PORT" "$S3_FILER_GRPC_PORT" "$S3_GRPC_PORT" "$S3_ADMIN_PORT" "$S3_ADMIN_GRPC_PORT"
         "$NGINX_PORT")
     for ((i = 0; i < WEB_INSTANCES; i++)); do ports+=($((WEB_BASE_PORT + i))); done
+    for ((i = 1; i < ${CASSANDRA_NODES:-1}; i++)); do ports+=($((CASSANDRA_JMX_PORT + i))); done
     cur=$(<"$f")
     want=$(printf '%s\n' ${cur//,/ } "${ports[@]}" | grep -v '^$' | sort -u | paste -sd, -)
     echo "$want" >"$f" 2>/dev/null || true
@@ -522,11 +524,46 @@ status_redis() {
 }
 
 # --------------------------------------------------------------- cassandra --
+#
+# One node (CASSANDRA_NODES=1, the default: make test, make run) on 127.0.0.1 with SimpleSnitch, state in
+# $STATE_DIR/cassandra; or a cluster of CASSANDRA_NODES nodes on 127.0.0.1..N (same native and storage ports,
+# JMX on CASSANDRA_JMX_PORT + i - 1), GossipingPropertyFileSnitch in data centre CASSANDRA_DC (dc1), state in
+# $STATE_DIR/cassandra-cluster/node<i>. CASSANDRA_NODE=i limits start/stop/restart to node i of the cluster
+# (the drills restart one node). scripts/nodetool.sh reaches nodetool over a node's JMX port.
 
-CASS_DIR="$STATE_DIR/cassandra"
-CASS_CONF="$CASS_DIR/conf"
-CASS_PID="$RUN_DIR/cassandra.pid"
+CASSANDRA_NODES="${CASSANDRA_NODES:-1}"
+CASSANDRA_DC="${CASSANDRA_DC:-dc1}"
+CASSANDRA_HEAP="${CASSANDRA_HEAP:-512m}"
+# periodic (acknowledged before the commit log is on disk) or group (acknowledged once it is): see
+# docs/decisions (commit log sync).
+CASSANDRA_COMMITLOG_SYNC="${CASSANDRA_COMMITLOG_SYNC:-periodic}"
 CASS_LIB="$CACHE_DIR/cassandra-$CASSANDRA_VERSION/lib"
+[[ $CASSANDRA_NODES =~ ^[1-9]$ ]] || die "CASSANDRA_NODES must be 1 to 9, not '$CASSANDRA_NODES'"
+
+# cass_node <i>: sets CN_NAME CN_ADDR CN_DIR CN_PID CN_JMX for node i (1 when CASSANDRA_NODES=1).
+cass_node() {
+    local i=$1
+    if ((CASSANDRA_NODES == 1)); then
+        CN_NAME=cassandra CN_ADDR=127.0.0.1 CN_DIR="$STATE_DIR/cassandra" CN_PID="$RUN_DIR/cassandra.pid"
+        CN_JMX=$CASSANDRA_JMX_PORT
+    else
+        CN_NAME="cassandra-node$i" CN_ADDR="127.0.0.$i" CN_DIR="$STATE_DIR/cassandra-cluster/node$i"
+        CN_PID="$RUN_DIR/cassandra-node$i.pid" CN_JMX=$((CASSANDRA_JMX_PORT + i - 1))
+    fi
+}
+
+# The nodes start/stop/restart act on: CASSANDRA_NODE alone, or all of them.
+cass_selected() {
+    if [[ -n ${CASSANDRA_NODE:-} ]]; then
+        ((CASSANDRA_NODE >= 1 && CASSANDRA_NODE <= CASSANDRA_NODES)) ||
+            die "CASSANDRA_NODE=$CASSANDRA_NODE is not a node of a $CASSANDRA_NODES-node cluster"
+        echo "$CASSANDRA_NODE"
+    else
+        seq 1 "$CASSANDRA_NODES"
+    fi
+}
+
+cass_port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$CASSANDRA_PORT" 2>/dev/null; }
 
 cass_java() {
     if [[ -n ${CASSANDRA_JAVA:-} ]]; then echo "$CASSANDRA_JAVA"; return; fi
@@ -551,8 +588,8 @@ cass_fetch() {
     fi
     local tmp="$CASS_LIB.partial"
     rm -rf "$tmp"
-    mkdir -p "$tmp" "$CASS_DIR"
-    cat >"$CASS_DIR/fetch-pom.xml" <<EOF
+    mkdir -p "$tmp" "$STATE_DIR/cassandra"
+    cat >"$STATE_DIR/cassandra/fetch-pom.xml" <<EOF
 <project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.exams</groupId>
@@ -569,7 +606,7 @@ cass_fetch() {
 </project>
 EOF
     log "cassandra: fetching cassandra-all $CASSANDRA_VERSION and its dependencies into $CASS_LIB"
-    if ! timeout 900 mvn -q -B -f "$CASS_DIR/fetch-pom.xml" \
+    if ! timeout 900 mvn -q -B -f "$STATE_DIR/cassandra/fetch-pom.xml" \
         org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
         -DoutputDirectory="$tmp" -DincludeScope=runtime >>"$LOG_DIR/cassandra.log" 2>&1; then
         rm -rf "$tmp"
@@ -581,36 +618,49 @@ EOF
     [[ -f $CACHE_DIR/.gitignore ]] || echo '*' >"$CACHE_DIR/.gitignore"
 }
 
+# cass_write_conf: cassandra.yaml, logback.xml (and cassandra-rackdc.properties) of the node in CN_*.
 cass_write_conf() {
-    mkdir -p "$CASS_CONF" "$CASS_DIR/data" "$CASS_DIR/commitlog" "$CASS_DIR/saved_caches" \
-        "$CASS_DIR/hints" "$CASS_DIR/cdc_raw" "$CASS_DIR/tmp"
-    cat >"$CASS_CONF/cassandra.yaml" <<EOF
+    local conf="$CN_DIR/conf" d sync
+    for d in conf data commitlog saved_caches hints cdc_raw tmp; do mkdir -p "$CN_DIR/$d"; done
+    case $CASSANDRA_COMMITLOG_SYNC in
+        periodic) sync=$'commitlog_sync: periodic\ncommitlog_sync_period: 10s' ;;
+        group) sync=$'commitlog_sync: group\ncommitlog_sync_group_window: 15ms' ;;
+        *) die "CASSANDRA_COMMITLOG_SYNC must be periodic or group, not '$CASSANDRA_COMMITLOG_SYNC'" ;;
+    esac
+    local topology seeds="127.0.0.1:$CASSANDRA_STORAGE_PORT" i
+    if ((CASSANDRA_NODES == 1)); then
+        topology=$'cluster_name: exams-local\nnum_tokens: 1\ninitial_token: 0\nendpoint_snitch: SimpleSnitch'
+    else
+        topology=$'cluster_name: exams-cluster\nnum_tokens: 16\nendpoint_snitch: GossipingPropertyFileSnitch'
+        seeds=""
+        for ((i = 1; i <= CASSANDRA_NODES; i++)); do seeds+="${seeds:+,}127.0.0.$i:$CASSANDRA_STORAGE_PORT"; done
+        printf 'dc=%s\nrack=rack1\n' "$CASSANDRA_DC" >"$conf/cassandra-rackdc.properties"
+    fi
+    cat >"$conf/cassandra.yaml" <<EOF
 # Generated by scripts/services.sh; rewritten on every start.
-cluster_name: exams-local
-num_tokens: 1
-initial_token: 0
+$topology
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-endpoint_snitch: SimpleSnitch
-listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
+listen_address: $CN_ADDR
+rpc_address: $CN_ADDR
 storage_port: $CASSANDRA_STORAGE_PORT
 native_transport_port: $CASSANDRA_PORT
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "127.0.0.1:$CASSANDRA_STORAGE_PORT"
-commitlog_sync: periodic
-commitlog_sync_period: 10s
+      - seeds: "$seeds"
+$sync
+hinted_handoff_enabled: true
+max_hint_window: 3h
 auto_bootstrap: false
 auto_snapshot: false
 data_file_directories:
-  - $CASS_DIR/data
-commitlog_directory: $CASS_DIR/commitlog
-saved_caches_directory: $CASS_DIR/saved_caches
-hints_directory: $CASS_DIR/hints
-cdc_raw_directory: $CASS_DIR/cdc_raw
+  - $CN_DIR/data
+commitlog_directory: $CN_DIR/commitlog
+saved_caches_directory: $CN_DIR/saved_caches
+hints_directory: $CN_DIR/hints
+cdc_raw_directory: $CN_DIR/cdc_raw
 EOF
-    cat >"$CASS_CONF/logback.xml" <<'EOF'
+    cat >"$conf/logback.xml" <<'EOF'
 <!-- Generated by scripts/services.sh. Console (= the service log) at INFO. -->
 <configuration scan="false">
   <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
@@ -625,18 +675,20 @@ EOF
 EOF
 }
 
-cass_probe() { # [max seconds]
+cass_probe() { # <address> [max seconds]: answers CQL on that node?
     # without the venv's driver, an open native port has to do
     if ! [[ -x $PY ]] || ! "$PY" -c 'import cassandra' 2>/dev/null; then
-        port_open "$CASSANDRA_PORT"
+        cass_port_open "$1"
         return
     fi
-    timeout "${1:-15}" "$PY" - "$CASSANDRA_PORT" <<'EOF' >/dev/null 2>&1
+    timeout "${2:-15}" "$PY" - "$1" "$CASSANDRA_PORT" <<'EOF' >/dev/null 2>&1
 import sys, logging
 logging.disable(logging.CRITICAL)
-from cassandra.cluster import Cluster
-c = Cluster(["127.0.0.1"], port=int(sys.argv[1]), connect_timeout=3, control_connection_timeout=3,
-            protocol_version=5)
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+from cassandra.policies import WhiteListRoundRobinPolicy
+profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([sys.argv[1]]))
+c = Cluster([sys.argv[1]], port=int(sys.argv[2]), connect_timeout=3, control_connection_timeout=3,
+            protocol_version=5, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
 try:
     s = c.connect()
     s.execute("SELECT release_version FROM system.local", timeout=5).one()
@@ -645,20 +697,14 @@ finally:
 EOF
 }
 
-start_cassandra() {
-    if pidfile_alive "$CASS_PID" CassandraDaemon; then log "cassandra already running"; return 0; fi
-    if port_open "$CASSANDRA_PORT" && cass_probe; then log "cassandra already running"; return 0; fi
-    local java
-    java=$(cass_java)
-    want_exe cassandra "$java"
-    cass_fetch
-    cass_write_conf
+# cass_jvm_opts: the JVM command line of the node in CN_* into CASS_OPTS.
+cass_jvm_opts() {
     local jamm
     jamm=$(ls "$CASS_LIB"/jamm-*.jar 2>/dev/null | head -n1)
-    [[ -n $jamm ]] || fail cassandra "jamm jar missing from $CASS_LIB"
-    local -a opts=(
-        -Xms512m -Xmx512m -Xss256k -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -XX:+HeapDumpOnOutOfMemoryError
-        -XX:HeapDumpPath="$CASS_DIR/tmp"
+    [[ -n $jamm ]] || fail "$CN_NAME" "jamm jar missing from $CASS_LIB"
+    CASS_OPTS=(
+        "-Xms$CASSANDRA_HEAP" "-Xmx$CASSANDRA_HEAP" -Xss256k -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError
+        -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$CN_DIR/tmp"
         "-javaagent:$jamm"
         --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
         --add-exports java.base/java.lang.ref=ALL-UNNAMED
@@ -688,53 +734,153 @@ start_cassandra() {
         -Djdk.attach.allowAttachSelf=true
         -Dio.netty.tryReflectionSetAccessible=true
         -Djava.net.preferIPv4Stack=true
-        "-Dcassandra.config=file://$CASS_CONF/cassandra.yaml"
-        "-Dcassandra.storagedir=$CASS_DIR"
+        "-Dcassandra.config=file://$CN_DIR/conf/cassandra.yaml"
+        "-Dcassandra.storagedir=$CN_DIR"
         "-Dcassandra.logdir=$LOG_DIR"
         -Dcassandra-foreground=yes
-        "-Dcassandra-pidfile=$CASS_PID"
+        "-Dcassandra-pidfile=$CN_PID"
         -Dcassandra.skip_wait_for_gossip_to_settle=0
-        "-Dcassandra.jmx.local.port=$CASSANDRA_JMX_PORT"
-        "-Dlogback.configurationFile=$CASS_CONF/logback.xml"
-        "-Djna.tmpdir=$CASS_DIR/tmp"
-        "-Dio.netty.native.workdir=$CASS_DIR/tmp"
-        "-Djava.io.tmpdir=$CASS_DIR/tmp"
-        -cp "$CASS_CONF:$CASS_LIB/*"
-        org.apache.cassandra.service.CassandraDaemon
+        "-Dcassandra.jmx.local.port=$CN_JMX"
+        "-Dlogback.configurationFile=$CN_DIR/conf/logback.xml"
+        "-Djna.tmpdir=$CN_DIR/tmp"
+        "-Dio.netty.native.workdir=$CN_DIR/tmp"
+        "-Djava.io.tmpdir=$CN_DIR/tmp"
     )
+    ((CASSANDRA_NODES > 1)) && CASS_OPTS+=(-Dcassandra.ring_delay_ms=3000)
+    CASS_OPTS+=(-cp "$CN_DIR/conf:$CASS_LIB/*" org.apache.cassandra.service.CassandraDaemon)
+}
+
+# The other shape (one node vs a cluster) must not run from the same state folder: node 1 of a cluster and
+# the single node share 127.0.0.1 and the ports.
+cass_other_shape_running() {
+    local f
+    if ((CASSANDRA_NODES == 1)); then
+        for f in "$RUN_DIR"/cassandra-node*.pid; do
+            [[ -e $f ]] && pidfile_alive "$f" CassandraDaemon && return 0
+        done
+    else
+        pidfile_alive "$RUN_DIR/cassandra.pid" CassandraDaemon && return 0
+    fi
+    return 1
+}
+
+# start_cassandra_node <i>: start node i and wait until it answers CQL on its address.
+start_cassandra_node() {
+    cass_node "$1"
+    if pidfile_alive "$CN_PID" CassandraDaemon; then log "$CN_NAME already running"; return 0; fi
+    if cass_port_open "$CN_ADDR" && cass_probe "$CN_ADDR"; then log "$CN_NAME already running"; return 0; fi
+    local java
+    java=$(cass_java)
+    want_exe "$CN_NAME" "$java"
+    cass_write_conf
+    cass_jvm_opts
     local off
-    off=$(log_mark cassandra)
-    log "cassandra: starting on 127.0.0.1:$CASSANDRA_PORT (storage $CASSANDRA_STORAGE_PORT, jmx $CASSANDRA_JMX_PORT)"
-    launch cassandra "$CASS_PID" "$java" "${opts[@]}"
+    off=$(log_mark "$CN_NAME")
+    log "$CN_NAME: starting on $CN_ADDR:$CASSANDRA_PORT (storage $CASSANDRA_STORAGE_PORT, jmx $CN_JMX," \
+        "commitlog_sync $CASSANDRA_COMMITLOG_SYNC)"
+    launch "$CN_NAME" "$CN_PID" "$java" "${CASS_OPTS[@]}"
     local pid=$LAUNCHED_PID deadline=$((SECONDS + ${CASSANDRA_START_TIMEOUT:-180}))
     while ((SECONDS < deadline)); do
-        alive "$pid" || { rm -f "$CASS_PID"; fail cassandra "java exited during startup" "" "$off"; }
-        if log_since cassandra "$off" "Startup complete" && cass_probe $((deadline - SECONDS + 1)); then
-            echo "$pid" >"$CASS_PID"
-            log "cassandra: ready on 127.0.0.1:$CASSANDRA_PORT"
+        alive "$pid" || { rm -f "$CN_PID"; fail "$CN_NAME" "java exited during startup" "" "$off"; }
+        if log_since "$CN_NAME" "$off" "Startup complete" && cass_probe "$CN_ADDR" $((deadline - SECONDS + 1)); then
+            echo "$pid" >"$CN_PID"
+            log "$CN_NAME: ready on $CN_ADDR:$CASSANDRA_PORT"
             return 0
         fi
         sleep 1
     done
-    stop_pid cassandra "$pid" 1
-    rm -f "$CASS_PID"
-    fail cassandra "not ready within ${CASSANDRA_START_TIMEOUT:-180} s" "" "$off"
+    stop_pid "$CN_NAME" "$pid" 1
+    rm -f "$CN_PID"
+    fail "$CN_NAME" "not ready within ${CASSANDRA_START_TIMEOUT:-180} s" "" "$off"
+}
+
+# cass_wait_ring <count> <max seconds>: until node 1's nodetool status shows <count> nodes Up and Normal.
+cass_wait_ring() {
+    local want=$1 deadline=$((SECONDS + $2)) up=0
+    while ((SECONDS < deadline)); do
+        up=$(CASSANDRA_NODES=$CASSANDRA_NODES timeout 60 "$REPO/scripts/nodetool.sh" status 2>/dev/null |
+            grep -c '^UN ' || true)
+        ((up >= want)) && { log "cassandra: $up of $CASSANDRA_NODES nodes Up and Normal"; return 0; }
+        sleep 2
+    done
+    fail cassandra-node1 "only $up of $want nodes Up and Normal after $2 s (scripts/nodetool.sh status)"
+}
+
+start_cassandra() {
+    if cass_other_shape_running; then
+        die "cassandra: a Cassandra of another shape runs from $STATE_DIR (CASSANDRA_NODES differs); stop it first" \
+            "with the same CASSANDRA_NODES it was started with"
+    fi
+    cass_fetch
+    local i
+    # one after another: a node joins the ring through the seeds that are already up
+    for i in $(cass_selected); do start_cassandra_node "$i"; done
+    if ((CASSANDRA_NODES > 1)) && [[ -z ${CASSANDRA_NODE:-} ]]; then cass_wait_ring "$CASSANDRA_NODES" 120; fi
+    return 0
+}
+
+stop_cassandra_pidfile() { # <name> <pidfile>
+    local pid
+    pid=$(pid_of "$2" || true)
+    if ! alive "$pid" CassandraDaemon; then log "$1 not running"; rm -f "$2"; return 0; fi
+    log "$1: stopping (pid $pid)"
+    stop_pid "$1" "$pid" 1
+    rm -f "$2"
+    log "$1 stopped"
 }
 
 stop_cassandra() {
-    local pid
-    pid=$(pid_of "$CASS_PID" || true)
-    if ! alive "$pid" CassandraDaemon; then log "cassandra not running"; rm -f "$CASS_PID"; return 0; fi
-    log "cassandra: stopping (pid $pid)"
-    stop_pid cassandra "$pid" 1
-    rm -f "$CASS_PID"
-    log "cassandra stopped"
+    local i f any=0
+    if [[ -n ${CASSANDRA_NODE:-} ]]; then
+        cass_node "$(cass_selected)"
+        stop_cassandra_pidfile "$CN_NAME" "$CN_PID"
+        return 0
+    fi
+    # whatever shape runs here (make down stops it whatever CASSANDRA_NODES says now)
+    for f in "$RUN_DIR"/cassandra-node*.pid; do
+        [[ -e $f ]] || continue
+        any=1
+        i=${f##*/cassandra-node}
+        stop_cassandra_pidfile "cassandra-node${i%.pid}" "$f"
+    done
+    if [[ -e $RUN_DIR/cassandra.pid ]] || ((any == 0)); then stop_cassandra_pidfile cassandra "$RUN_DIR/cassandra.pid"; fi
 }
 
 status_cassandra() {
-    if pidfile_alive "$CASS_PID" CassandraDaemon; then
-        echo "cassandra: running (pid $(pid_of "$CASS_PID"), port $CASSANDRA_PORT)"
-    elif port_open "$CASSANDRA_PORT"; then echo "cassandra: running (port $CASSANDRA_PORT, not managed here)"
+    local f i name shown=0 ring=""
+    if pidfile_alive "$RUN_DIR/cassandra.pid" CassandraDaemon; then
+        echo "cassandra: running (pid $(pid_of "$RUN_DIR/cassandra.pid"), 127.0.0.1:$CASSANDRA_PORT)"
+        shown=1
+    fi
+    # the nodes of a cluster: 1..CASSANDRA_NODES, and any other node with a pidfile here
+    local -A seen=()
+    ((CASSANDRA_NODES > 1)) && for ((i = 1; i <= CASSANDRA_NODES; i++)); do seen[$i]=1; done
+    for f in "$RUN_DIR"/cassandra-node*.pid; do
+        [[ -e $f ]] || continue
+        i=${f##*/cassandra-node}
+        seen[${i%.pid}]=1
+    done
+    local -a nodes=()
+    ((${#seen[@]})) && mapfile -t nodes < <(printf '%s\n' "${!seen[@]}" | sort -n)
+    if ((${#nodes[@]})); then
+        # the ring as the first live node sees it: UN = up and normal, DN = down
+        ring=$(CASSANDRA_NODES=${nodes[-1]} timeout 30 "$REPO/scripts/nodetool.sh" status 2>/dev/null |
+            grep -E '^[UD][NLJM] ' || true)
+    fi
+    for i in "${nodes[@]}"; do
+        f="$RUN_DIR/cassandra-node$i.pid"
+        name="cassandra-node$i"
+        local state
+        state=$(awk -v a="127.0.0.$i" '$2 == a {print $1}' <<<"$ring")
+        if pidfile_alive "$f" CassandraDaemon; then
+            echo "$name: running (pid $(pid_of "$f"), 127.0.0.$i:$CASSANDRA_PORT, jmx $((CASSANDRA_JMX_PORT + i - 1)), ring ${state:-?})"
+        else
+            echo "$name: stopped (ring ${state:-?})"
+        fi
+        shown=1
+    done
+    ((shown)) && return 0
+    if port_open "$CASSANDRA_PORT"; then echo "cassandra: running (port $CASSANDRA_PORT, not managed here)"
     else echo "cassandra: stopped"; fi
 }
 
@@ -1041,32 +1187,48 @@ status_web() {
 
 WORKER_PID="$RUN_DIR/worker.pid"
 BEAT_PID="$RUN_DIR/beat.pid"
+# WORKER_INSTANCES=N: N Celery workers (worker 1: worker.pid, worker.log; worker i: worker-i.pid, worker-i.log,
+# node name worker<i>@host), each with CELERY_CONCURRENCY processes. One exam's grading is split into chunks
+# that all of them take (core.grading.services.exam_grade).
+WORKER_INSTANCES="${WORKER_INSTANCES:-1}"
+
+worker_name() { (($1 == 1)) && echo worker || echo "worker-$1"; }
 
 start_worker() {
+    local i
+    for ((i = 1; i <= WORKER_INSTANCES; i++)); do start_worker_instance "$i"; done
+}
+
+start_worker_instance() {
     [[ -x $VENV/bin/celery ]] || die "celery not found in $VENV"
-    if pidfile_alive "$WORKER_PID" celery; then log "worker already running"; return 0; fi
-    rm -f "$WORKER_PID"
+    local name pidf
+    name=$(worker_name "$1")
+    pidf="$RUN_DIR/$name.pid"
+    if pidfile_alive "$pidf" celery; then log "$name already running"; return 0; fi
+    rm -f "$pidf"
     local off
-    off=$(log_mark worker)
-    log "worker: starting celery worker (concurrency ${CELERY_CONCURRENCY:-2})"
-    # celery writes (and on exit removes) its own pidfile; we run it in the
-    # foreground of a new session so its pid is known at once.
+    off=$(log_mark "$name")
+    log "$name: starting celery worker (concurrency ${CELERY_CONCURRENCY:-2})"
+    local -a node=()
+    (($1 > 1)) && node=(-n "worker$1@%h")
+    # celery writes (and on exit removes) its own pidfile; we run it in the foreground of a new session so its
+    # pid is known at once.
     # The worker's metrics go to the folder the web instances' /metrics adds up (gunicorn.conf.py).
     (cd "$REPO" && PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$STATE_DIR/metrics}" \
-        exec setsid nohup "$VENV/bin/celery" -A "${CELERY_APP:-core}" worker -l info \
-        --concurrency "${CELERY_CONCURRENCY:-2}" --pidfile "$WORKER_PID" \
-        --logfile "$LOG_DIR/worker.log" >>"$LOG_DIR/worker.log" 2>&1 </dev/null) &
+        exec setsid nohup "$VENV/bin/celery" -A "${CELERY_APP:-core}" worker -l info "${node[@]}" \
+        --concurrency "${CELERY_CONCURRENCY:-2}" --pidfile "$pidf" \
+        --logfile "$LOG_DIR/$name.log" >>"$LOG_DIR/$name.log" 2>&1 </dev/null) &
     local pid=$! deadline=$((SECONDS + 30))
     while ((SECONDS < deadline)); do
-        alive "$pid" || fail worker "celery worker exited during startup"
-        if log_since worker "$off" " ready."; then
-            log "worker: ready (pid $pid)"
+        alive "$pid" || fail "$name" "celery worker exited during startup"
+        if log_since "$name" "$off" " ready."; then
+            log "$name: ready (pid $pid)"
             return 0
         fi
         sleep 0.3
     done
-    stop_pid worker "$pid" 1
-    fail worker "not ready within 30 s (is the broker up?)"
+    stop_pid "$name" "$pid" 1
+    fail "$name" "not ready within 30 s (is the broker up?)"
 }
 
 start_beat() {
@@ -1103,12 +1265,27 @@ stop_celery() {
     rm -f "$pidf"
     log "$name stopped"
 }
-stop_worker() { stop_celery worker "$WORKER_PID"; }
+stop_worker() {
+    local f name
+    # every worker instance that runs here, whatever WORKER_INSTANCES says now
+    for f in "$RUN_DIR"/worker-*.pid "$WORKER_PID"; do
+        [[ -e $f || $f == "$WORKER_PID" ]] || continue
+        name=${f##*/}
+        stop_celery "${name%.pid}" "$f"
+    done
+}
 stop_beat() { stop_celery beat "$BEAT_PID"; }
 
 status_worker() {
     if pidfile_alive "$WORKER_PID" celery; then echo "worker: running (pid $(pid_of "$WORKER_PID"))"
     else echo "worker: stopped"; fi
+    local f name
+    for f in "$RUN_DIR"/worker-*.pid; do
+        [[ -e $f ]] || continue
+        name=${f##*/}
+        name=${name%.pid}
+        if pidfile_alive "$f" celery; then echo "$name: running (pid $(pid_of "$f"))"; else echo "$name: stopped"; fi
+    done
 }
 status_beat() {
     if pidfile_alive "$BEAT_PID" celery; then echo "beat: running (pid $(pid_of "$BEAT_PID"))"

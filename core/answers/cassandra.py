@@ -192,6 +192,8 @@ def connection_from_settings(**overrides: Any) -> Connection:
         "consistency": conf["CONSISTENCY"],
         "connect_timeout": conf["CONNECT_TIMEOUT"],
         "request_timeout": conf["REQUEST_TIMEOUT"],
+        "deadline": conf.get("DEADLINE", 4.5),
+        "speculative_delay": conf.get("SPECULATIVE_DELAY", 0.3),
         "local_dc": conf.get("LOCAL_DC") or None,
     }
     kwargs.update(overrides)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -23,7 +24,20 @@ from core.exams.models import Attempt, Exam
 from core.grading.models import Degree
 from core.grading.selectors import AnswerKey, answer_key_get, attempts_given, degree_get, exam_for_staff
 from core.jobs.models import Job
-from core.jobs.services import job_advance, job_begin, job_create, job_finish, job_release
+from core.jobs.services import (
+    job_advance,
+    job_begin,
+    job_chunk_advance,
+    job_chunk_claim,
+    job_chunk_finish,
+    job_chunk_release,
+    job_chunks_create,
+    job_chunks_stale,
+    job_create,
+    job_finish,
+    job_release,
+    jobs_stale,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,9 +163,13 @@ def _exam_graded_record(*, job: Job, exam: Exam, graded: int) -> None:
     )
 
 
-def exam_grade(*, job_id: int, batch_size: int = GRADING_BATCH) -> None:
-    """Run a grade_exam job: finish the expired attempts, then grade every attempt of the exam from the
-    current key, batch by batch, advancing the job. Safe to run again (see core.jobs.services)."""
+def exam_grade(
+    *, job_id: int, batch_size: int = GRADING_BATCH, chunk_size: int | None = None, fan_out: bool = False
+) -> None:
+    """Run a grade_exam job: finish the expired attempts, then split the exam's attempts into chunks of
+    GRADING_CHUNK_STUDENTS students, which the workers grade in parallel from the current key (exam_grade_chunk),
+    each advancing the one job; with fan_out=False this process grades the chunks itself, one after another.
+    Safe to run again (see core.jobs.services)."""
     job = job_begin(job_id=job_id)
     if job is None:
         return
@@ -175,17 +193,13 @@ def exam_grade(*, job_id: int, batch_size: int = GRADING_BATCH) -> None:
         # An override stays whatever happens (rule 3).
         Degree.objects.filter(exam_id=exam.id, override_at__isnull=True).exclude(student_id__in=student_ids).delete()
         job_advance(job_id=job.id, processed=0, total=len(student_ids))
-        store = answer_store()
-        processed = 0
-        for batch in _batches(student_ids, batch_size):
-            found = store.for_exam(exam_id=exam.id, student_ids=batch)
-            processed += degrees_upsert(
-                exam_id=exam.id, key=key, answers={s: found.get(s, []) for s in batch}, graded_at=now
-            )
-            job_advance(job_id=job.id, processed=processed)
-        _exam_mark_graded(exam=exam, now=now)
-        job_finish(job_id=job.id, status=Job.Status.DONE, processed=processed)
-        _exam_graded_record(job=job, exam=exam, graded=processed)
+        # Fanned out: chunks of students that any worker grades (exam_grade_chunk); the last one finishes the job.
+        chunks = list(_batches(student_ids, chunk_size or settings.GRADING_CHUNK_STUDENTS))
+        if not chunks:
+            _exam_grade_done(job=job, exam=exam, now=now, processed=0)
+            return
+        parts = [{"student_ids": c, "graded_at": now.isoformat(), "batch_size": batch_size} for c in chunks]
+        chunk_ids = job_chunks_create(job_id=job.id, parts=parts, sizes=[len(c) for c in chunks])
     except StoreUnavailable:
         # Back to the queue for the task's retry; the rerun recomputes everything from the start.
         job_release(job_id=job.id)
@@ -194,6 +208,72 @@ def exam_grade(*, job_id: int, batch_size: int = GRADING_BATCH) -> None:
         logger.exception("grading job %s failed", job.id)
         job_finish(job_id=job.id, status=Job.Status.FAILED, errors=[{"row": None, "message": f"Grading failed: {exc}"}])
         raise
+    if fan_out:
+        _chunks_send(chunk_ids)
+        return
+    for chunk_id in chunk_ids:
+        exam_grade_chunk(chunk_id=chunk_id)
+
+
+def _chunks_send(chunk_ids: list[int]) -> None:
+    from core.grading.tasks import exam_grade_chunk_task
+
+    for chunk_id in chunk_ids:
+        exam_grade_chunk_task.delay(chunk_id)
+
+
+def _exam_grade_done(*, job: Job, exam: Exam, now: datetime, processed: int) -> None:
+    """Every attempt is graded: the exam may move to `graded`, the job is done, and the grading recorded."""
+    _exam_mark_graded(exam=exam, now=now)
+    job_finish(job_id=job.id, status=Job.Status.DONE, processed=processed)
+    _exam_graded_record(job=job, exam=exam, graded=processed)
+
+
+def exam_grade_chunk(*, chunk_id: int) -> None:
+    """Grade one chunk of a grade_exam job (its students, batch by batch, from the current key), advancing the
+    chunk and so the job; the chunk that completes the job finishes it. A chunk whose worker died is taken again
+    once its lease is over (grading_rescue), and grading it twice writes the same degrees."""
+    chunk = job_chunk_claim(chunk_id=chunk_id)
+    if chunk is None:
+        return  # done, held by a live worker, or its job is over
+    job = chunk.job
+    try:
+        exam = Exam.objects.get(id=job.params["exam_id"])
+        key = answer_key_get(exam_id=exam.id)
+        graded_at = datetime.fromisoformat(chunk.params["graded_at"])
+        store = answer_store()
+        processed = 0
+        for batch in _batches(chunk.params["student_ids"], int(chunk.params.get("batch_size") or GRADING_BATCH)):
+            found = store.for_exam(exam_id=exam.id, student_ids=batch)
+            processed += degrees_upsert(
+                exam_id=exam.id, key=key, answers={s: found.get(s, []) for s in batch}, graded_at=graded_at
+            )
+            job_chunk_advance(chunk_id=chunk.id, processed=processed)
+        if job_chunk_finish(chunk_id=chunk.id, processed=processed):
+            job.refresh_from_db(fields=["processed"])
+            _exam_grade_done(job=job, exam=exam, now=graded_at, processed=job.processed)
+    except StoreUnavailable:
+        job_chunk_release(chunk_id=chunk.id)  # the task retries it
+        raise
+    except Exception as exc:
+        logger.exception("grading job %s, chunk %s failed", job.id, chunk.index)
+        job_finish(job_id=job.id, status=Job.Status.FAILED, errors=[{"row": None, "message": f"Grading failed: {exc}"}])
+        raise
+
+
+def grading_rescue(*, now: datetime | None = None) -> dict[str, int]:
+    """Send again the grading work whose worker died (a beat task, every CHUNK_SWEEP): chunks whose lease is
+    over, and grade_exam jobs that died before they were split. Returns how many of each were sent."""
+    from core.grading.tasks import exam_grade_task
+
+    chunk_ids = job_chunks_stale(kind=Job.Kind.GRADE_EXAM, now=now)
+    _chunks_send(chunk_ids)
+    job_ids = jobs_stale(kind=Job.Kind.GRADE_EXAM, now=now)
+    for job_id in job_ids:
+        exam_grade_task.delay(job_id)
+    if chunk_ids or job_ids:
+        logger.warning("grading rescue: sent %d chunk(s) and %d job(s) again", len(chunk_ids), len(job_ids))
+    return {"chunks": len(chunk_ids), "jobs": len(job_ids)}
 
 
 def student_grade(*, exam_id: int, student_id: int) -> Degree | None:

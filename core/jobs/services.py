@@ -15,12 +15,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import F, JSONField, Q, Value
+from django.db.models import Exists, F, JSONField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.common import metrics
-from core.jobs.models import Job
+from core.jobs.models import Job, JobChunk
 
 # Work must call job_advance at least this often. Grading advances every batch of 500 students
 # (about 0.3 s each on the bench machine) and imports every batch of rows, so a minute is far more
@@ -119,3 +120,114 @@ def job_finish(
 def job_release(*, job_id: int) -> None:
     """Give a running job back to the queue (its worker hit a passing failure and will retry)."""
     Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(status=Job.Status.QUEUED, heartbeat_at=None)
+
+
+# --- chunks: one job done by several workers at once ----------------------------------------------------------
+# A chunk's lease is a third of the job's: a chunk whose worker died is sent again within CHUNK_LEASE plus one
+# sweep (CHUNK_SWEEP, a beat task), so it is redone well within the job's own lease, whatever the broker's
+# visibility timeout (about 70 minutes) would do with the dead worker's message.
+CHUNK_LEASE = JOB_LEASE / 3
+CHUNK_SWEEP = timedelta(seconds=10)
+
+
+def job_chunks_create(*, job_id: int, parts: list[dict[str, Any]], sizes: list[int]) -> list[int]:
+    """Split a claimed job into chunks (the previous chunks of a job that starts over are dropped, so a task of
+    theirs still in the queue finds nothing to do). Returns the chunk ids, in order, to send to the queue."""
+    JobChunk.objects.filter(job_id=job_id).delete()
+    now = timezone.now()
+    chunks = JobChunk.objects.bulk_create(
+        JobChunk(job_id=job_id, index=i, params=p, size=n, heartbeat_at=now)
+        for i, (p, n) in enumerate(zip(parts, sizes, strict=True))
+    )
+    return [c.id for c in chunks]
+
+
+def job_chunk_claim(*, chunk_id: int, now: datetime | None = None) -> JobChunk | None:
+    """Take a chunk with ONE conditional UPDATE: a queued one, or a running one whose lease is over, of a job that
+    is still running. None when it is done, held by a live worker, gone, or its job is over."""
+    now = now or timezone.now()
+    claimable = Q(status=JobChunk.Status.QUEUED) | Q(status=JobChunk.Status.RUNNING, heartbeat_at__lt=now - CHUNK_LEASE)
+    updated = JobChunk.objects.filter(claimable, id=chunk_id, job__status=Job.Status.RUNNING).update(
+        status=JobChunk.Status.RUNNING, heartbeat_at=now, processed=0, claims=F("claims") + 1
+    )
+    if updated != 1:
+        return None
+    return JobChunk.objects.select_related("job").get(id=chunk_id)
+
+
+def _job_progress(*, job_id: int, now: datetime) -> None:
+    """The job's processed = the sum of its chunks' (absolute, so a chunk redone never counts twice); renews the
+    job's lease."""
+    chunks_sum = (
+        JobChunk.objects.filter(job_id=OuterRef("pk")).values("job_id").annotate(s=Sum("processed")).values("s")
+    )
+    Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(
+        processed=Coalesce(Subquery(chunks_sum), Value(0)), heartbeat_at=now
+    )
+
+
+def job_chunk_advance(*, chunk_id: int, processed: int) -> None:
+    """Record a chunk's progress (absolute) and renew its lease and its job's."""
+    now = timezone.now()
+    job_id = JobChunk.objects.filter(id=chunk_id).values_list("job_id", flat=True).first()
+    if job_id is not None and JobChunk.objects.filter(id=chunk_id, status=JobChunk.Status.RUNNING).update(
+        processed=processed, heartbeat_at=now
+    ):
+        _job_progress(job_id=job_id, now=now)
+
+
+def job_chunk_finish(*, chunk_id: int, processed: int) -> bool:
+    """Mark a chunk done; True when every chunk of its job is done (the caller then finishes the job)."""
+    now = timezone.now()
+    job_id = JobChunk.objects.filter(id=chunk_id).values_list("job_id", flat=True).first()
+    if job_id is None:
+        return False
+    JobChunk.objects.filter(id=chunk_id, status=JobChunk.Status.RUNNING).update(
+        status=JobChunk.Status.DONE, processed=processed, heartbeat_at=now
+    )
+    _job_progress(job_id=job_id, now=now)
+    return not JobChunk.objects.filter(job_id=job_id).exclude(status=JobChunk.Status.DONE).exists()
+
+
+def job_chunk_release(*, chunk_id: int) -> None:
+    """Give a running chunk back to the queue (its worker hit a passing failure and its task will retry)."""
+    JobChunk.objects.filter(id=chunk_id, status=JobChunk.Status.RUNNING).update(
+        status=JobChunk.Status.QUEUED, heartbeat_at=timezone.now()
+    )
+
+
+def job_chunks_stale(*, kind: str, now: datetime | None = None) -> list[int]:
+    """Chunks of running jobs of this kind that lost their worker: running with a lease that is over, or queued and
+    sent more than a lease ago (a message a dead worker had prefetched). Each is marked as sent now (queued, with a
+    fresh heartbeat), so the next sweep leaves it alone for a lease; returns their ids, to send to the queue."""
+    now = now or timezone.now()
+    stale = JobChunk.objects.filter(
+        job__status=Job.Status.RUNNING,
+        job__kind=kind,
+        status__in=(JobChunk.Status.QUEUED, JobChunk.Status.RUNNING),
+        heartbeat_at__lt=now - CHUNK_LEASE,
+    )
+    sent = []
+    for chunk_id in stale.values_list("id", flat=True):
+        # one conditional UPDATE each: a worker that renewed the lease in the meantime keeps its chunk
+        if JobChunk.objects.filter(id=chunk_id, heartbeat_at__lt=now - CHUNK_LEASE).update(
+            status=JobChunk.Status.QUEUED, heartbeat_at=now
+        ):
+            sent.append(chunk_id)
+    return sent
+
+
+def jobs_stale(*, kind: str, now: datetime | None = None) -> list[int]:
+    """Running jobs of this kind whose lease is over and that have no chunk (their worker died before it split
+    them): released to the queue, and their ids returned, to send their task again."""
+    now = now or timezone.now()
+    stale = Job.objects.filter(kind=kind, status=Job.Status.RUNNING, heartbeat_at__lt=now - JOB_LEASE).exclude(
+        Exists(JobChunk.objects.filter(job_id=OuterRef("pk")))
+    )
+    released = []
+    for job_id in stale.values_list("id", flat=True):
+        if Job.objects.filter(id=job_id, status=Job.Status.RUNNING, heartbeat_at__lt=now - JOB_LEASE).update(
+            status=Job.Status.QUEUED, heartbeat_at=None
+        ):
+            released.append(job_id)
+    return released

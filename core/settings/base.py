@@ -108,22 +108,33 @@ CACHES = {
 ANSWER_STORE = env.str("ANSWER_STORE", default="postgres")
 # Every save also goes to the save history (PRODUCT.md rule 10). Off only to measure what the history costs.
 ANSWER_HISTORY = env.bool("ANSWER_HISTORY", default=True)
+# CASSANDRA_NODES=3: the local cluster of scripts/services.sh (127.0.0.1, .2, .3 in data centre dc1). Unless set
+# on their own, the contact points are then every node, the local DC dc1, and the replication factor the node
+# count (at most 3); 1 node keeps 127.0.0.1, SimpleStrategy and RF 1.
+CASSANDRA_NODES = env.int("CASSANDRA_NODES", default=1)
 CASSANDRA = {
-    "HOSTS": env.list("CASSANDRA_HOSTS", default=["127.0.0.1"]),
+    "HOSTS": env.list("CASSANDRA_HOSTS", default=[f"127.0.0.{i}" for i in range(1, CASSANDRA_NODES + 1)]),
     "PORT": env.int("CASSANDRA_PORT", default=59042),
     "KEYSPACE": env.str("CASSANDRA_KEYSPACE", default="exams"),
-    "REPLICATION_FACTOR": env.int("CASSANDRA_REPLICATION_FACTOR", default=1),
+    "REPLICATION_FACTOR": env.int("CASSANDRA_REPLICATION_FACTOR", default=min(CASSANDRA_NODES, 3)),
     "CONSISTENCY": env.str("CASSANDRA_CONSISTENCY", default="LOCAL_QUORUM"),
     "CONNECT_TIMEOUT": env.float("CASSANDRA_CONNECT_TIMEOUT", default=2.0),
-    "REQUEST_TIMEOUT": env.float("CASSANDRA_REQUEST_TIMEOUT", default=5.0),
+    # A save gets its answer, 2xx or 503, within a bounded time (docs/decisions, bounded save time): each attempt
+    # waits at most REQUEST_TIMEOUT, an idempotent statement with its retries at most DEADLINE, and an idempotent
+    # statement goes to another replica too when the first has not answered after SPECULATIVE_DELAY.
+    "REQUEST_TIMEOUT": env.float("CASSANDRA_REQUEST_TIMEOUT", default=2.0),
+    "DEADLINE": env.float("CASSANDRA_DEADLINE", default=4.5),
+    "SPECULATIVE_DELAY": env.float("CASSANDRA_SPECULATIVE_DELAY", default=0.3),
     # Set in a multi-datacenter cluster: routes to that DC and creates the keyspace with
     # NetworkTopologyStrategy {LOCAL_DC: REPLICATION_FACTOR}; empty means SimpleStrategy.
-    "LOCAL_DC": env.str("CASSANDRA_LOCAL_DC", default=""),
+    "LOCAL_DC": env.str("CASSANDRA_LOCAL_DC", default="dc1" if CASSANDRA_NODES > 1 else ""),
     # Tests use their own keyspace: this, or else the test database's name (see core/test_runner.py).
     "TEST_KEYSPACE": env.str("CASSANDRA_TEST_KEYSPACE", default=""),
 }
 
 # --- Celery ---------------------------------------------------------------------------------
+# Students per grading chunk: one exam's grading is split into chunks that every worker takes in parallel.
+GRADING_CHUNK_STUDENTS = env.int("GRADING_CHUNK_STUDENTS", default=500)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:56379/1")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -139,6 +150,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEO
 # Task modules outside an app's own tasks.py, which autodiscovery does not find.
 CELERY_IMPORTS = ("core.gradebook.imports.tasks",)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Grading chunks whose worker died are sent again after their lease (core.jobs.services.CHUNK_LEASE).
+    "grading-rescue": {"task": "core.grading.tasks.grading_rescue_task", "schedule": 10.0},
     # Hand-in files past HANDIN_RETENTION_DAYS; downloads already refuse them, so hourly is enough.
     "handins-expire": {"task": "core.handins.tasks.handins_expire_task", "schedule": 3600.0},
 }
