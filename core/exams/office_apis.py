@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.accounts.models import User
+from core.common.fields import StrictCharField
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.parsers import BoundedJSONParser
 from core.common.permissions import IsDoctorOrAdmin
@@ -181,7 +182,7 @@ class AttemptHistoryApi(_OfficeApi):
 class AttemptReopenApi(_OfficeApi):
     class InputSerializer(serializers.Serializer):
         extra_minutes = serializers.IntegerField(min_value=1, max_value=24 * 60)
-        reason = serializers.CharField(max_length=1000)
+        reason = StrictCharField(max_length=1000)
 
     @extend_schema(
         request=InputSerializer,
