@@ -15,7 +15,13 @@ from openpyxl import Workbook
 from rest_framework.test import APIClient
 
 from core.accounts.models import Role, Subject, User
-from core.accounts.services import api_key_create, doctor_create, student_create, subject_get_or_create
+from core.accounts.services import (
+    api_key_create,
+    doctor_create,
+    student_create,
+    subject_get_or_create,
+    subject_refusal,
+)
 from core.accounts.tokens import SingleUseRefreshToken
 from core.exams.models import Exam
 from core.gradebook.imports.services import import_run, import_start
@@ -327,8 +333,8 @@ class SubjectGradesImportTests(TestCase):
         self.assertEqual(
             job.errors,
             [
-                {"row": 3, "message": "subject 'H10 Theirs': No subject named 'H10 Theirs'."},
-                {"row": 4, "message": "subject 'H10 Theirs': No subject named 'H10 Theirs'."},
+                {"row": 3, "message": "subject 'H10 Theirs': " + subject_refusal(name="H10 Theirs")},
+                {"row": 4, "message": "subject 'H10 Theirs': " + subject_refusal(name="H10 Theirs")},
                 {"row": 5, "message": "student_id must be 1 to 64 letters, digits, '-' or '_'."},
             ],
         )
@@ -336,14 +342,17 @@ class SubjectGradesImportTests(TestCase):
         self.assertFalse(SubjectGrade.objects.filter(subject__name="H10 Theirs").exists())
         self.assertFalse(Subject.objects.get(name="H10 Theirs").doctors.filter(pk=self.doctor.pk).exists())
 
-    def test_a_subject_the_doctor_teaches_or_nobody_teaches_is_written_and_adopted(self) -> None:
+    def test_a_subject_the_doctor_teaches_or_names_first_is_written_and_one_nobody_teaches_is_refused(self) -> None:
         subject_get_or_create(name="H10 Own").doctors.add(self.doctor)
         subject_get_or_create(name="H10 Orphan")
-        job = self._run("H10D1,H10 Own,55\nH10D1,H10 Orphan,66\n")
-        self.assertEqual(job.errors, [])
+        job = self._run("H10D1,H10 Own,55\nH10D1,H10 Orphan,66\nH10D1,H10 Brand new,77\n")
+        self.assertEqual(
+            job.errors, [{"row": 3, "message": "subject 'H10 Orphan': " + subject_refusal(name="H10 Orphan")}]
+        )
         self.assertEqual(_grades(self.doctor, "H10 Own"), {"H10D1": 55})
-        self.assertEqual(_grades(self.doctor, "H10 Orphan"), {"H10D1": 66})
-        self.assertEqual(list(Subject.objects.get(name="H10 Orphan").doctors.all()), [self.doctor])
+        self.assertEqual(_grades(self.doctor, "H10 Brand new"), {"H10D1": 77})
+        self.assertFalse(Subject.objects.get(name="H10 Orphan").doctors.exists())
+        self.assertEqual(list(Subject.objects.get(name="H10 Brand new").doctors.all()), [self.doctor])
 
     def test_an_admin_writes_into_any_subject_and_adopts_none(self) -> None:
         admin = User.objects.create_superuser("h10admin@example.test", "pw-123456789")
