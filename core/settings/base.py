@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "import_export",
+    "nested_admin",
+    "drf_spectacular_sidecar",
     "core.common",
     "core.jobs",
     "core.audit",
