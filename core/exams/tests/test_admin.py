@@ -178,7 +178,9 @@ class ExamAdminTests(TestCase):
         response = self.client.post("/admin/exams/exam/add/", data)
         self.assertEqual(response.status_code, 302, response.content[:3000])
         exam = Exam.objects.get(code="ADM-NEW")
-        self.assertEqual((exam.owner, exam.subject.name, exam.level.name), (self.doctor, "Admin-made subject", "Year 5"))
+        self.assertEqual(
+            (exam.owner, exam.subject.name, exam.level.name), (self.doctor, "Admin-made subject", "Year 5")
+        )
         self.assertTrue(exam.subject.doctors.filter(pk=self.doctor.pk).exists())
         self.assertEqual(Question.objects.get(exam=exam).choices.count(), 2)
 
