@@ -351,7 +351,7 @@ class StaffOnlyLoginForm(ThrottledAdminLoginForm):
         if getattr(user, "role", None) == Role.STUDENT:
             raise ValidationError(
                 "This site is for doctors and admins. Students take their exams on the student site at "
-                f"{getattr(settings, 'STUDENT_SITE_URL', '/app/')}",
+                f"{settings.STUDENT_SITE_URL}",
                 code="student",
             )
         super().confirm_login_allowed(user)

@@ -264,7 +264,8 @@ STORAGES: dict[str, dict[str, Any]] = {
 
 # --- i18n, logging --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The admin shows times in this zone (the API always speaks UTC).
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -328,3 +329,11 @@ SPECTACULAR_SETTINGS |= {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF"
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 # Off: no HTTP, answer-save or store-write metrics are recorded (the bench compares both).
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+# --- the doctors' admin -----------------------------------------------------------------------
+PLATFORM_NAME = env.str("PLATFORM_NAME", default="Exams platform")
+# Where "View site" and a student who tries the admin are sent.
+STUDENT_SITE_URL = env.str("STUDENT_SITE_URL", default="/app/")
+# django-import-export: formulas escaped in every export, and the file between "preview" and "confirm" kept in
+# the shared file store (S3), not on one web instance's disk.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"

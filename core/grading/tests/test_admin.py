@@ -2,6 +2,7 @@ import io
 from datetime import timedelta
 
 from django.contrib.admin.sites import site
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase
 from django.utils import timezone
@@ -96,6 +97,61 @@ class DegreeAdminTests(TestCase):
         )
         self.assertEqual(page.status_code, 200)
         self.assertContains(page, "mine-2")
+
+
+class DegreeImportExportSafetyTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor = make_doctor()
+        cls.exam = make_exam(owner=cls.doctor, kind=Exam.Kind.PAPER, questions=[])
+        Degree.objects.create(
+            exam=cls.exam,
+            student=make_student(number="F-1", full_name="@SUM(1+1)*cmd|' /C calc'!A0"),
+            marks_obtained=2,
+            marks_available=3,
+            source="markr",
+            graded_at=timezone.now(),
+        )
+
+    def setUp(self) -> None:
+        self.client.force_login(self.doctor)
+
+    def export(self, file_format: str) -> bytes:
+        response = self.client.post(
+            "/admin/grading/degree/export/", {"format": file_format, "resource": "0", **_export_fields()}
+        )
+        self.assertEqual(response.status_code, 200)
+        return response.content
+
+    def test_the_csv_export_escapes_formulas_and_rounds_percentages(self) -> None:
+        body = self.export("0").decode()
+        self.assertIn("'@SUM(1+1)", body)
+        self.assertIn(",66.67,", body)
+
+    def test_the_xlsx_export_writes_text_cells(self) -> None:
+        sheet = load_workbook(io.BytesIO(self.export("1"))).active
+        names = [cell for cell in sheet["C"] if cell.value and str(cell.value).startswith("@")]
+        self.assertEqual([(cell.value, cell.data_type) for cell in names], [("@SUM(1+1)*cmd|' /C calc'!A0", "s")])
+
+    def test_the_file_between_preview_and_confirm_is_in_the_shared_store_and_a_second_confirm_is_harmless(
+        self,
+    ) -> None:
+        csv_file = SimpleUploadedFile(
+            "d.csv",
+            f"exam,student_number,full_name,marks_obtained,marks_available\n{self.exam.code},F-2,Fa,1,2\n".encode(),
+        )
+        preview = self.client.post(
+            "/admin/grading/degree/import/", {"import_file": csv_file, "format": "0", "resource": "0"}
+        )
+        confirm = dict(preview.context["confirm_form"].initial)  # what the page's "Confirm import" posts
+        name = confirm["import_file_name"]
+        self.assertTrue(default_storage.exists(f"django-import-export/{name}"))
+        first = self.client.post("/admin/grading/degree/process_import/", confirm)
+        self.assertEqual(first.status_code, 302)
+        second = self.client.post("/admin/grading/degree/process_import/", confirm, follow=True)
+        self.assertEqual(second.status_code, 200)
+        self.assertContains(second, "already confirmed")
+        self.assertEqual(Degree.objects.filter(exam=self.exam).count(), 2)
 
 
 def _export_fields() -> dict[str, str]:
