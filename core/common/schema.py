@@ -25,7 +25,11 @@ ERROR_SCHEMA: dict[str, Any] = {
     "properties": {
         "error": {"type": "string", "example": "attempt_closed"},
         "detail": {"type": "string"},
-        "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        "fields": {
+            "type": "object",
+            "description": "Field -> its messages; a list's or an object's items nest by index or name.",
+            "additionalProperties": {},
+        },
     },
 }
 

@@ -283,8 +283,14 @@ class ImportJobTests(TestCase):
         data = b"student_number,full_name,email,level\nH6J1,Ann One,ann.h6@example.test,Year 2\nH6J2,,,Year 2\n"
         job = self._run(data, kind="students")
         self.assertEqual([error["row"] for error in job.errors], [3])
-        again = self._run(b"student_number,full_name,email,level\nH6J1,Ann Renamed,,Year 3\n", kind="students")
-        self.assertEqual(again.errors, [])
+        # Only an admin moves a known student to another level (a doctor's row that would is an error).
+        moved = b"student_number,full_name,email,level\nH6J1,Ann Renamed,,Year 3\n"
+        refused = self._run(moved, kind="students")
+        self.assertIn("only an admin moves", refused.errors[0]["message"])
+        admin = User.objects.create_superuser("h6-students-admin@example.test", "pw-123456789")
+        again = import_start(user=admin, kind="students", file=io.BytesIO(moved), file_name="f")
+        import_run(job_id=again.pk)
+        self.assertEqual(Job.objects.get(pk=again.pk).errors, [])
         ann = User.objects.get(student_number="H6J1")
         self.assertEqual((ann.full_name, ann.email, ann.level.name), ("Ann Renamed", "ann.h6@example.test", "Year 3"))
 
