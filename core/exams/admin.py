@@ -17,7 +17,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,6 +27,8 @@ from django.utils.html import format_html
 from core.accounts.models import Role, User
 from core.accounts.selectors import levels_visible_to, subjects_visible_to
 from core.accounts.services import level_get_or_create, subject_for_writer
+from core.audit.models import AuditRecord
+from core.audit.services import audit_record
 from core.common.admin import RoleScopedAdmin
 from core.common.errors import DomainError
 from core.exams import services
@@ -104,6 +106,10 @@ class ExamAdminForm(forms.ModelForm):
             "grace_seconds",
             "status",
             "results_released",
+            "shuffle_questions",
+            "shuffle_choices",
+            "questions_per_attempt",
+            "review",
         )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -158,6 +164,8 @@ def questions_from_formset(formset: forms.BaseFormSet) -> list[services.Question
             "points": form.cleaned_data.get("points") or 1,
             "choices": choices,
         }
+        if form.cleaned_data.get("scoring"):
+            question["scoring"] = form.cleaned_data["scoring"]
         if form.instance.pk:
             question["id"] = form.instance.pk
         questions.append(question)
@@ -168,10 +176,15 @@ class _DryRun(Exception):
     """Raised to roll back the services' savepoint once they have accepted the page."""
 
 
-def exam_page_check(*, user: User, exam: Exam, form: forms.ModelForm, questions: list[services.QuestionIn]) -> None:
+def exam_page_check(
+    *, user: User, exam: Exam, form: forms.ModelForm, questions: list[services.QuestionIn]
+) -> list[tuple[str, dict[str, Any]]]:
     """Put the page through the services that the API uses, in a savepoint that is always rolled back. Raises the
-    services' DomainError (422, 409, 404) when they refuse it, so the admin refuses exactly what the API does."""
+    services' DomainError (422, 409, 404) when they refuse it, so the admin refuses exactly what the API does.
+    Returns the audit records (action, detail) that the services wrote, for the admin's own save to write again."""
     data = form.cleaned_data
+    trace: list[tuple[str, dict[str, Any]]] = []
+    first_new = (AuditRecord.objects.aggregate(last=Max("id"))["last"] or 0) + 1
     try:
         with transaction.atomic():
             if exam.pk is None:
@@ -187,6 +200,10 @@ def exam_page_check(*, user: User, exam: Exam, form: forms.ModelForm, questions:
                     duration_minutes=data["duration_minutes"],
                     grace_seconds=data["grace_seconds"],
                     questions=questions,
+                    shuffle_questions=data.get("shuffle_questions", False),
+                    shuffle_choices=data.get("shuffle_choices", False),
+                    questions_per_attempt=data.get("questions_per_attempt"),
+                    review=data.get("review") or Exam.Review.SCORE,
                 )
                 exam_id, changes = created.pk, {"status": data["status"], "results_released": data["results_released"]}
             else:
@@ -200,9 +217,11 @@ def exam_page_check(*, user: User, exam: Exam, form: forms.ModelForm, questions:
                 changes["questions"] = questions
                 exam_id = stored.pk
             services.exam_update(user=user, exam_id=exam_id, changes=changes)
+            records = AuditRecord.objects.filter(id__gte=first_new, exam_id=exam_id).order_by("id")
+            trace = [(record.action, record.detail) for record in records]
             raise _DryRun
     except _DryRun:
-        return
+        return trace
 
 
 def _refusal_messages(refusal: DomainError) -> list[str]:
@@ -250,9 +269,12 @@ class QuestionFormSet(NumberedFormSet):
                     return  # a choice's own error is shown on it
         user = cast(User, self.request.user)
         try:
-            exam_page_check(user=user, exam=self.instance, form=exam_form, questions=questions_from_formset(self))
+            trace = exam_page_check(
+                user=user, exam=self.instance, form=exam_form, questions=questions_from_formset(self)
+            )
         except DomainError as refusal:
             raise ValidationError(_refusal_messages(refusal)) from refusal
+        self.instance._audit_trace = trace  # type: ignore[attr-defined]  # written again by ExamAdmin.save_related
 
 
 class ChoiceInline(_RoleScopedInline, nested_admin.NestedTabularInline):
@@ -274,7 +296,7 @@ class QuestionInline(_RoleScopedInline, nested_admin.NestedStackedInline):
 
     model = Question
     formset = QuestionFormSet
-    fields = ("text", ("points", "image"), "image_preview", "position")
+    fields = ("text", ("points", "scoring", "image"), "image_preview", "position")
     readonly_fields = ("image_preview",)
     sortable_field_name = "position"
     inlines = [ChoiceInline]
@@ -307,6 +329,7 @@ class ExamAdmin(RoleScopedAdmin, nested_admin.NestedModelAdmin):
     fieldsets = (
         (None, {"fields": ("code", "title", "subject", "level", "owner", "kind")}),
         ("Window", {"fields": ("opens_at", "closes_at", "duration_minutes", "grace_seconds")}),
+        ("Each attempt", {"fields": ("shuffle_questions", "shuffle_choices", "questions_per_attempt", "review")}),
         ("State", {"fields": ("status", "results_released")}),
     )
 
@@ -353,6 +376,14 @@ class ExamAdmin(RoleScopedAdmin, nested_admin.NestedModelAdmin):
         level = form.cleaned_data["level"]
         obj.level = level_get_or_create(name=level) if level else None
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Save the questions and choices, then leave the trace that the services left on the checked page (key
+        corrections, ...), so that an admin edit is recorded as an API edit is (PRODUCT.md rule 11)."""
+        super().save_related(request, form, formsets, change)
+        exam = form.instance
+        for action, detail in getattr(exam, "_audit_trace", []):
+            audit_record(actor=cast(User, request.user), action=action, exam=exam, detail={**detail, "via": "admin"})
 
     # --- preview as a student ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.cache import cache
 from django.test import TestCase
 
+from core.audit.models import AuditRecord
 from core.common.tests.forms import form_data
 from core.exams.caching import exam_key_name, hot_context_get
 from core.exams.models import Attempt, Choice, Exam, Question
@@ -110,6 +111,25 @@ class ExamAdminTests(TestCase):
         self.assertContains(response, "can be corrected but not added or removed")
         self.assertEqual(Choice.objects.filter(question__exam=published).count(), 6)
 
+    def test_a_key_correction_in_the_admin_is_audited_as_through_the_api(self) -> None:
+        data = self.page(self.mine)
+        data["questions-0-choices-0-is_correct"] = "on"
+        self.assertEqual(self.post(self.mine, data).status_code, 302)
+        records = list(AuditRecord.objects.filter(exam_id=self.mine.pk).values_list("action", "actor_id"))
+        self.assertEqual(records, [("question.key_corrected", self.doctor.pk)])
+
+    def test_the_fields_of_each_attempt_are_saved_through_the_page(self) -> None:
+        data = self.page(self.mine)
+        data.update(shuffle_questions="on", questions_per_attempt="1", review="answers")
+        data["questions-1-scoring"] = "partial"
+        self.assertEqual(self.post(self.mine, data).status_code, 302)
+        exam = Exam.objects.get(pk=self.mine.pk)
+        self.assertEqual((exam.shuffle_questions, exam.questions_per_attempt, exam.review), (True, 1, "answers"))
+        self.assertEqual(exam.questions.get(text="Multi").scoring, "partial")
+        data = self.page(self.mine)
+        data["questions_per_attempt"] = "5"
+        self.assertContains(self.post(self.mine, data), "questions_per_attempt must be between 1 and")
+
     def test_a_new_question_with_choices_is_added_and_numbered_after_the_others(self) -> None:
         data = self.page(self.mine)
         data["questions-TOTAL_FORMS"] = "3"
@@ -117,6 +137,7 @@ class ExamAdminTests(TestCase):
             {
                 "questions-2-text": "Third",
                 "questions-2-points": "1",
+                "questions-2-scoring": "all_or_nothing",
                 "questions-2-position": "",
                 "questions-2-choices-TOTAL_FORMS": "2",
                 "questions-2-choices-INITIAL_FORMS": "0",
@@ -165,6 +186,7 @@ class ExamAdminTests(TestCase):
                 "questions-TOTAL_FORMS": "1",
                 "questions-0-text": "Q",
                 "questions-0-points": "2",
+                "questions-0-scoring": "all_or_nothing",
                 "questions-0-position": "0",
                 "questions-0-choices-TOTAL_FORMS": "2",
                 "questions-0-choices-INITIAL_FORMS": "0",
