@@ -37,7 +37,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "import_export",
     "nested_admin",
-    "drf_spectacular_sidecar",
     "core.common",
     "core.jobs",
     "core.audit",
