@@ -5,7 +5,7 @@ sees all.
 Nothing that the API refuses can be saved here: before anything is written, the page's exam and questions are put
 through the same services as PATCH /api/exams (exam_create / exam_update) in a savepoint that is then rolled back,
 and every refusal is shown on the page. Then the admin saves as usual; the model signals in `receivers.py` drop
-the cached answer key at once. See docs/decisions/0009-workspace-admin-through-services.md."""
+the cached answer key at once. See docs/decisions/0013-workspace-admin-through-services.md."""
 
 from __future__ import annotations
 
