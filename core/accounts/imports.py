@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from core.accounts.models import Level, Role, User
+from core.accounts.selectors import students_visible_to
 
 STUDENT_NUMBER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FULL_NAME_MAX = 200
@@ -49,11 +50,14 @@ def student_row_check(row: StudentRow) -> str | None:
     return None
 
 
-def students_import(*, rows: list[StudentRow]) -> list[dict[str, object]]:
+def students_import(*, rows: list[StudentRow], user: User | None = None) -> list[dict[str, object]]:
     """Upsert a batch of students by student_number: new ones are created (no usable password), known ones get
     the row's name, email and level. A later row for the same number wins. Returns the rows that failed as
     {row, message}; the rest are stored, in one transaction per batch. A number that belongs to a user who
-    is not a student, or an email that another user has, fails that row only."""
+    is not a student, or an email that another user has, fails that row only.
+
+    Only an admin (or no `user`: a management command) changes a known student's email or level; a doctor's
+    row that would is an error, and a doctor renames only the students of their levels."""
     errors: list[dict[str, object]] = []
     latest: dict[str, StudentRow] = {}
     for row in rows:
@@ -89,9 +93,38 @@ def students_import(*, rows: list[StudentRow]) -> list[dict[str, object]]:
             elif row.email and taken.get(row.email.lower(), number) != number:
                 errors.append({"row": row.line, "message": f"email {row.email} is already taken by another user."})
                 del latest[number]
+        if user is not None and not (user.is_superuser or user.role == Role.ADMIN):
+            errors.extend(_changes_refused(latest, user=user))
         levels = _levels_get_or_create({row.level for row in latest.values() if row.level})
         _students_upsert(list(latest.values()), levels)
     errors.sort(key=lambda e: e["row"])  # type: ignore[arg-type,return-value]
+    return errors
+
+
+def _changes_refused(latest: dict[str, StudentRow], *, user: User) -> list[dict[str, object]]:
+    """The rows in which a doctor would change a known student beyond what a doctor may; removed from `latest`."""
+    known = {
+        number: (full_name, email or "", level or "")
+        for number, full_name, email, level in User.objects.filter(
+            role=Role.STUDENT, student_number__in=list(latest)
+        ).values_list("student_number", "full_name", "email", "level__name")
+    }
+    theirs = set(
+        students_visible_to(user=user).filter(student_number__in=list(known)).values_list("student_number", flat=True)
+    )
+    errors: list[dict[str, object]] = []
+    for number, (full_name, email, level) in known.items():
+        row = latest[number]
+        problem = None
+        if row.email and row.email.lower() != email.lower():
+            problem = f"student {number} exists: only an admin changes a student's email."
+        elif row.level and row.level != level:
+            problem = f"student {number} exists: only an admin moves a student to another level."
+        elif row.full_name != full_name and number not in theirs:
+            problem = f"student {number} is not in a level of your exams: only an admin renames them."
+        if problem:
+            errors.append({"row": row.line, "message": problem})
+            del latest[number]
     return errors
 
 

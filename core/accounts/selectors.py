@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from core.accounts.models import ApiKey, Role, User
+from core.accounts.models import ApiKey, Level, Role, Subject, User
 
 # Writing last_used_at on every request would turn each authenticated read into a write.
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=5)
@@ -44,3 +44,32 @@ def student_list(*, level: str | None = None, search: str | None = None) -> Quer
             Q(student_number__icontains=search) | Q(full_name__icontains=search) | Q(email__icontains=search)
         )
     return students
+
+
+def levels_visible_to(*, user: User) -> QuerySet[Level]:
+    """Every level for an admin; for a doctor, the levels that their exams are offered to (looked up through the
+    exams' reverse relation, so this app needs no import of the exams app); none for anyone else."""
+    if user.is_superuser or user.role == Role.ADMIN:
+        return Level.objects.all()
+    if user.role == Role.DOCTOR:
+        return Level.objects.filter(exams__owner=user).distinct()
+    return Level.objects.none()
+
+
+def students_visible_to(*, user: User) -> QuerySet[User]:
+    """Every student for an admin; for a doctor, the students of the levels their exams are offered to."""
+    students = User.objects.filter(role=Role.STUDENT)
+    if user.is_superuser or user.role == Role.ADMIN:
+        return students
+    if user.role == Role.DOCTOR:
+        return students.filter(level__in=levels_visible_to(user=user))
+    return students.none()
+
+
+def subjects_visible_to(*, user: User) -> QuerySet[Subject]:
+    """Every subject for an admin; the subjects a doctor teaches; none for anyone else."""
+    if user.is_superuser or user.role == Role.ADMIN:
+        return Subject.objects.all()
+    if user.role == Role.DOCTOR:
+        return Subject.objects.filter(doctors=user)
+    return Subject.objects.none()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Collection
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -28,6 +29,57 @@ def level_get_or_create(*, name: str) -> Level:
 def subject_get_or_create(*, name: str) -> Subject:
     subject, _ = Subject.objects.get_or_create(name=name.strip())
     return subject
+
+
+class SubjectNotYours(NotFound):
+    code = "not_found"
+
+
+def may_write_any_subject(user: User) -> bool:
+    return bool(user.is_superuser or user.role == Role.ADMIN)
+
+
+def subjects_for_writer(*, user: User, names: Collection[str]) -> dict[str, Subject]:
+    """The subjects, by (stripped) name, that `user` may write into (course grades, exams) out of `names`.
+
+    The one rule of who writes into a subject, for every road in (the API, background imports, the admin):
+    - an admin: every name; an unknown one is created, and nobody is made its teacher;
+    - a doctor: the subjects they teach, and every unknown name, which is created and taught by them from now on;
+    - an existing subject that the doctor does not teach is left out, whether another doctor or nobody teaches it
+      (the subject that Markr imports use is shared and taught by nobody): only an admin assigns existing subjects.
+    Anyone else may write into none. Call inside the writer's transaction."""
+    wanted = sorted({name.strip() for name in names if name.strip()})  # sorted: concurrent writers lock in one order
+    if not wanted or not (may_write_any_subject(user) or user.role == Role.DOCTOR):
+        return {}
+    existing = set(Subject.objects.filter(name__in=wanted).values_list("name", flat=True))
+    missing = [name for name in wanted if name not in existing]
+    if missing:
+        Subject.objects.bulk_create([Subject(name=name) for name in missing], ignore_conflicts=True)
+    subjects = {subject.name: subject for subject in Subject.objects.filter(name__in=wanted)}
+    if may_write_any_subject(user):
+        return subjects
+    if missing:  # the doctor teaches what they named first; one that a concurrent writer adopted stays theirs
+        teaches = Subject.doctors.through
+        orphans = Subject.objects.filter(name__in=missing, doctors__isnull=True).values_list("id", flat=True)
+        teaches.objects.bulk_create(
+            [teaches(subject_id=subject_id, user_id=user.pk) for subject_id in orphans], ignore_conflicts=True
+        )
+    taught = set(Subject.objects.filter(name__in=wanted, doctors=user).values_list("name", flat=True))
+    return {name: subject for name, subject in subjects.items() if name in taught}
+
+
+def subject_for_writer(*, user: User, name: str) -> Subject:
+    """The subject named `name` when `user` may write into it (subjects_for_writer); raises SubjectNotYours (404),
+    whose detail says who can help, otherwise."""
+    subject = subjects_for_writer(user=user, names=[name]).get(name.strip())
+    if subject is None:
+        raise SubjectNotYours(subject_refusal(name=name))
+    return subject
+
+
+def subject_refusal(*, name: str) -> str:
+    """Why a writer may not write into the subject `name`, in words they can act on."""
+    return f"No subject named {name.strip()!r} among yours; an admin assigns an existing subject to its doctors."
 
 
 def _email_taken(email: str | None) -> bool:

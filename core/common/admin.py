@@ -1,8 +1,23 @@
-from django.contrib import admin
+from typing import Any
+
+import tablib
+from botocore.exceptions import ClientError
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
 from core.common.models import ErrorLog
+from core.common.spreadsheets import formula_escaped, xlsx_bytes
+
+# The platform's name in the admin's header, and "View site" goes to the student site.
+admin.site.site_header = settings.PLATFORM_NAME
+admin.site.site_title = settings.PLATFORM_NAME
+admin.site.index_title = "Exams, grades and people"
+admin.site.site_url = settings.STUDENT_SITE_URL
 
 
 @admin.register(ErrorLog)
@@ -58,11 +73,49 @@ class RoleScopedAdmin(admin.ModelAdmin):
         return queryset
 
 
+class EscapedCSV(CSV):
+    """CSV whose text cells cannot run as formulas (core.common.spreadsheets), instead of import-export's own
+    escaping, which only drops a leading "=" (and leaves "+", "-" and "@" formulas alive)."""
+
+    def export_data(self, dataset: Any, **kwargs: Any) -> Any:
+        escaped = tablib.Dataset(headers=dataset.headers)
+        for row in dataset:
+            escaped.append([formula_escaped(value) for value in row])
+        return escaped.export("csv", **kwargs)
+
+
+class TextXLSX(XLSX):
+    """XLSX whose text cells are text cells, never formulas (core.common.spreadsheets)."""
+
+    def export_data(self, dataset: Any, **kwargs: Any) -> Any:
+        return xlsx_bytes(title=dataset.title or "export", columns=dataset.headers or [], rows=dataset)
+
+
 class RoleScopedImportExportAdmin(ImportExportModelAdmin, RoleScopedAdmin):
     """CSV/XLSX import and export (django-import-export) under the same role rules: importing is adding,
-    exporting is viewing. The resource is told who imports, so it can apply that person's scope."""
+    exporting is viewing. The resource is told who imports, so it can apply that person's scope.
 
-    formats = (CSV, XLSX)
+    The file between "preview" and "confirm" is kept in the shared file store (settings.
+    IMPORT_EXPORT_TMP_STORAGE_CLASS), so the two may land on different web instances; a second "confirm" of the
+    same file (a double click, a reload) finds it gone and says so, instead of failing."""
+
+    formats = (EscapedCSV, TextXLSX)
+
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        try:
+            with transaction.atomic():
+                return super().process_import(request, **kwargs)
+        except FileNotFoundError:
+            pass
+        except ClientError as error:  # S3 answers a missing key with a 404 error
+            if str(error.response.get("Error", {}).get("Code")) not in ("404", "NoSuchKey"):
+                raise
+        self.message_user(
+            request,
+            "This import was already confirmed (or its file has expired): nothing more was imported.",
+            messages.WARNING,
+        )
+        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
 
     def has_import_permission(self, request) -> bool:
         return self._may(request, "add")

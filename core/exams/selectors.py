@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
@@ -129,3 +129,28 @@ def attempt_progress(*, exam_id: int, student_ids: list[int]) -> dict[int, tuple
         student_id: (len(answers), max((a.saved_at for a in answers), default=None))
         for student_id, answers in found.items()
     }
+
+
+# Students whose last save is at most this old count as active on the exam's dashboard.
+ACTIVE_WINDOW = timedelta(minutes=1)
+# The dashboard reads the last save of at most this many running attempts from the answer store (one page view).
+ACTIVE_READ_MAX = 5000
+
+
+def attempt_counts(*, exam: Exam, now: datetime) -> dict[str, int | None]:
+    """For the exam's dashboard: attempts `started`, `finished` (finished, or past deadline + grace), `running`
+    (can still save), and `active` (running, with a save in the last minute, read from the answer store; None when
+    more than ACTIVE_READ_MAX are running, to keep a page view cheap)."""
+    from core.answers.store import answer_store
+
+    attempts = Attempt.objects.filter(exam=exam)
+    can_save = Q(finished_at__isnull=True, deadline__gt=now - timedelta(seconds=exam.grace_seconds))
+    started = attempts.count()
+    running_ids = list(attempts.filter(can_save).values_list("student_id", flat=True)[: ACTIVE_READ_MAX + 1])
+    active: int | None = None
+    if len(running_ids) <= ACTIVE_READ_MAX:
+        saved = answer_store().for_exam(exam_id=exam.pk, student_ids=running_ids) if running_ids else {}
+        recent = now - ACTIVE_WINDOW
+        active = sum(1 for answers in saved.values() if answers and max(a.saved_at for a in answers) >= recent)
+    running = attempts.filter(can_save).count()
+    return {"started": started, "running": running, "finished": started - running, "active": active}

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.accounts.models import Role, Subject, User
-from core.accounts.services import level_get_or_create, subject_get_or_create
+from core.accounts.services import level_get_or_create, subject_for_writer
 from core.answers.store import SaveOrigin, StoredAnswer, answer_store
 from core.audit.services import audit_record
 from core.common import metrics
@@ -97,11 +97,8 @@ def _draw_check(*, questions_per_attempt: int | None, question_count: int, kind:
 
 
 def _subject_for(*, name: str, user: User) -> Subject:
-    subject = subject_get_or_create(name=name)
-    # A doctor who names a subject nobody teaches yet becomes its doctor, so they can see its grades.
-    if user.role == Role.DOCTOR and not subject.doctors.exists():
-        subject.doctors.add(user)
-    return subject
+    # The one rule (accounts): a doctor writes into the subjects they teach, or names a new one and teaches it.
+    return subject_for_writer(user=user, name=name)
 
 
 def _questions_create(*, exam: Exam, questions: Sequence[QuestionIn], first_position: int = 0) -> None:

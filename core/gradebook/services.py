@@ -11,12 +11,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.accounts.models import Role, Subject, User
-from core.accounts.services import subject_get_or_create
+from core.accounts.services import subject_for_writer, subject_get_or_create
 from core.common.errors import Conflict, NotFound
 from core.exams.models import Exam
 from core.gradebook.markr import MarkrResult, MergedMarks, markr_merge, markr_parse
 from core.gradebook.models import MarkrScan, SubjectGrade
-from core.gradebook.selectors import subject_visible_get
 from core.grading.models import Degree
 
 # Exams that a Markr import creates belong to this subject (Exam.subject is required; Markr has none).
@@ -33,18 +32,9 @@ def student_get_or_create(*, student_number: str, full_name: str = "") -> User:
 
 
 def subject_for_write(*, user: User, name: str) -> Subject:
-    """An unknown subject is created, and a doctor who names it teaches it; so does a doctor naming a known
-    subject that nobody teaches yet (as exams do). A doctor cannot write grades into another's subject."""
-    try:
-        return subject_visible_get(user=user, name=name)
-    except NotFound:
-        taught_by_others = Subject.objects.filter(name=name, doctors__isnull=False).exists()
-        if taught_by_others:
-            raise
-    subject = subject_get_or_create(name=name)
-    if user.role == Role.DOCTOR:
-        subject.doctors.add(user)
-    return subject
+    """The subject a course grade is written into: accounts' one rule (subject_for_writer). 404 for a subject
+    that this doctor does not teach."""
+    return subject_for_writer(user=user, name=name)
 
 
 @transaction.atomic

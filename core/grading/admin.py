@@ -1,17 +1,18 @@
 """Degrees in the admin (CSV/XLSX import and export), and the exam admin with grading on top.
 
 The exam admin belongs to core.exams, which may not import grading (layers point down). So this module
-replaces the registered ExamAdmin with a subclass that adds the "Grade now" action and a histogram on the
-exam's page: docs/decisions/0002-grading-admin-extends-exam-admin.md."""
+replaces the registered ExamAdmin with a subclass that makes the exam's page a dashboard (attempts, Grade now,
+Release, exports, statistics): docs/decisions/0002-grading-admin-extends-exam-admin.md."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -19,9 +20,13 @@ from core.common.admin import RoleScopedImportExportAdmin
 from core.common.errors import DomainError
 from core.exams.admin import ExamAdmin
 from core.exams.models import Exam
+from core.exams.selectors import attempt_counts
+from core.exams.services import exam_update
+from core.grading.apis import DEGREE_COLUMNS
 from core.grading.models import Degree
+from core.grading.renderers import CSVRenderer, XLSXRenderer
 from core.grading.resources import DegreeResource
-from core.grading.selectors import HISTOGRAM_BINS, histogram, stats_summary
+from core.grading.selectors import HISTOGRAM_BINS, degree_rows, exam_stats
 from core.grading.services import exam_grade_start
 
 
@@ -82,10 +87,17 @@ class DegreeAdmin(RoleScopedImportExportAdmin):
 
 admin.site.unregister(Exam)
 
+DASHBOARD_STATUS_ACTIONS = {
+    # button -> (the status it moves to, its label); through exam_update, as PATCH /api/exams does
+    "publish": (Exam.Status.PUBLISHED, "Publish"),
+    "close": (Exam.Status.CLOSED, "Close"),
+}
+
 
 @admin.register(Exam)
 class GradingExamAdmin(ExamAdmin):
-    """The exams app's admin, plus "Grade now" and the histogram of the degrees on the exam's page."""
+    """The exams app's admin, plus the exam's dashboard: its state and attempts, Publish, Close, Grade now and
+    Release (through the same services as the API), its degrees and exports, and its statistics."""
 
     actions = [*(ExamAdmin.actions or []), "grade_now"]
     change_form_template = "admin/grading/exam/change_form.html"
@@ -93,36 +105,157 @@ class GradingExamAdmin(ExamAdmin):
     @admin.action(description="Grade now (online exams)")
     def grade_now(self, request: HttpRequest, queryset: QuerySet[Exam]) -> None:
         for exam in queryset:
+            self._grade(request, exam)
+
+    def _grade(self, request: HttpRequest, exam: Exam) -> None:
+        try:
+            job = exam_grade_start(user=request.user, exam_id=exam.id)
+        except DomainError as refusal:
+            self.message_user(request, f"{exam.code}: {refusal.detail}", messages.WARNING)
+            return
+        url = reverse("admin:jobs_job_change", args=[job.id])
+        self.message_user(
+            request, format_html('{}: grading queued as <a href="{}">job {}</a>.', exam.code, url, job.id)
+        )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        extra = [
+            path("<int:exam_id>/dashboard/<str:action>/", view(self.dashboard_action), name="exams_exam_dashboard"),
+            path("<int:exam_id>/degrees.<str:file_format>", view(self.degrees_file), name="exams_exam_degrees_file"),
+        ]
+        return [*extra, *super().get_urls()]
+
+    def _own_exam(self, request: HttpRequest, exam_id: int) -> Exam:
+        exam = self.get_queryset(request).filter(pk=exam_id).first()
+        if exam is None or not self.has_view_permission(request, exam):
+            raise Http404("No such exam.")
+        return exam
+
+    def dashboard_action(self, request: HttpRequest, exam_id: int, action: str) -> HttpResponse:
+        """The dashboard's buttons (POST): grade, release, publish, close."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        exam = self._own_exam(request, exam_id)
+        if not self.has_change_permission(request, exam):
+            raise PermissionDenied
+        if action == "grade":
+            self._grade(request, exam)
+        elif action in ("release", *DASHBOARD_STATUS_ACTIONS):
+            changes: dict[str, Any] = {"results_released": True}
+            if action in DASHBOARD_STATUS_ACTIONS:
+                changes = {"status": DASHBOARD_STATUS_ACTIONS[action][0]}
             try:
-                job = exam_grade_start(user=request.user, exam_id=exam.id)
+                exam_update(user=request.user, exam_id=exam.id, changes=changes)  # type: ignore[arg-type]
             except DomainError as refusal:
-                self.message_user(request, f"{exam.code}: {refusal.detail}", messages.WARNING)
-                continue
-            url = reverse("admin:jobs_job_change", args=[job.id])
-            self.message_user(
-                request, format_html('{}: grading queued as <a href="{}">job {}</a>.', exam.code, url, job.id)
-            )
+                self.message_user(request, f"{exam.code}: {refusal.detail}", messages.ERROR)
+            else:
+                done = "results released" if action == "release" else f"now {changes['status']}"
+                self.message_user(request, f"{exam.code}: {done}.", messages.SUCCESS)
+        else:
+            raise Http404("No such action.")
+        return HttpResponseRedirect(reverse("admin:exams_exam_change", args=[exam.id]))
+
+    def degrees_file(self, request: HttpRequest, exam_id: int, file_format: str) -> HttpResponse:
+        """The exam's degrees as CSV or XLSX: the same rows and the same renderers as GET /api/exams/{id}/degrees
+        (formulas escaped, XLSX cells as text)."""
+        renderers = {"csv": CSVRenderer, "xlsx": XLSXRenderer}
+        if file_format not in renderers:
+            raise Http404("CSV or XLSX only.")
+        exam = self._own_exam(request, exam_id)
+        rows = degree_rows(exam_id=exam.id)
+        table = {"columns": DEGREE_COLUMNS, "rows": ([row[c] for c in DEGREE_COLUMNS] for row in rows)}
+        renderer = renderers[file_format]()
+        response = HttpResponse(renderer.render(table), content_type=renderer.media_type)
+        response["Content-Disposition"] = f'attachment; filename="degrees-{exam.code}.{file_format}"'
+        return response
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         exam = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
-        if exam is not None:
-            extra_context["grading"] = grading_context(exam_id=exam.id)
+        if exam is not None and request.method == "GET":
+            extra_context["dashboard"] = dashboard_context(exam=exam, now=timezone.now())
+            extra_context["grading"] = grading_context(exam=exam)
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-def grading_context(*, exam_id: int) -> dict[str, Any]:
-    counts = histogram(exam_id=exam_id)
+def dashboard_context(*, exam: Exam, now: Any) -> dict[str, Any]:
+    """What the exam's page shows above its form: the state, the attempts, and the buttons that apply."""
+    counts = attempt_counts(exam=exam, now=now)
+    status_buttons = []
+    if exam.status == Exam.Status.DRAFT:
+        status_buttons.append(("publish", DASHBOARD_STATUS_ACTIONS["publish"][1]))
+    if exam.status == Exam.Status.PUBLISHED:
+        status_buttons.append(("close", DASHBOARD_STATUS_ACTIONS["close"][1]))
+    return {
+        "counts": counts,
+        "open_now": exam.is_open_at(now),
+        "status_buttons": status_buttons,
+        "can_grade": exam.kind == Exam.Kind.ONLINE and exam.status != Exam.Status.DRAFT,
+        "can_release": not exam.results_released and exam.status != Exam.Status.DRAFT,
+        "degrees_url": reverse("admin:grading_degree_changelist") + f"?exam__id__exact={exam.id}",
+        "csv_url": reverse("admin:exams_exam_degrees_file", args=[exam.id, "csv"]),
+        "xlsx_url": reverse("admin:exams_exam_degrees_file", args=[exam.id, "xlsx"]),
+        "preview_url": reverse("admin:exams_exam_preview", args=[exam.id]),
+        "jobs_url": reverse("admin:jobs_job_changelist"),
+        "grade_url": reverse("admin:exams_exam_dashboard", args=[exam.id, "grade"]),
+        "release_url": reverse("admin:exams_exam_dashboard", args=[exam.id, "release"]),
+        "status_urls": [
+            (reverse("admin:exams_exam_dashboard", args=[exam.id, action]), label) for action, label in status_buttons
+        ],
+    }
+
+
+# The histogram's drawing (SVG user units); the page scales it.
+CHART_WIDTH, CHART_HEIGHT, CHART_LABEL = 400, 150, 16
+
+
+def grading_context(*, exam: Exam) -> dict[str, Any]:
+    """The statistics of exam_stats (the one function behind GET /api/exams/{id}/stats), drawn: the summary, the
+    histogram as SVG, and per question Moodle's facility and discrimination indices and each choice's picks."""
+    stats = exam_stats(exam=exam)
+    counts = stats["histogram"]
     tallest = max(counts) or 1
     width = 100 // HISTOGRAM_BINS
-    bins = [
-        {
-            "label": f"{i * width}-{(i + 1) * width}",
-            "count": count,
-            "height": round(100 * count / tallest),
-        }
-        for i, count in enumerate(counts)
-    ]
-    return {"summary": stats_summary(exam_id=exam_id), "bins": bins}
+    slot = CHART_WIDTH // HISTOGRAM_BINS
+    bins = []
+    for i, count in enumerate(counts):
+        height = round((CHART_HEIGHT - CHART_LABEL) * count / tallest)
+        bins.append(
+            {
+                "label": f"{i * width}-{(i + 1) * width}",
+                "count": count,
+                "x": i * slot + 2,
+                "width": slot - 4,
+                "height": height,
+                "y": CHART_HEIGHT - CHART_LABEL - height,
+                "text_x": i * slot + slot // 2,
+            }
+        )
+    questions = {q.id: q for q in exam.questions.prefetch_related("choices")}
+    items = []
+    for number, figures in enumerate(stats["questions"], start=1):
+        question = questions.get(figures["id"])
+        if question is None:
+            continue
+        picks = {c["id"]: c["picked"] for c in figures["choices"]}
+        most = max(picks.values(), default=0) or 1
+        items.append(
+            {
+                **figures,
+                "number": number,
+                "text": question.text,
+                "choices": [
+                    {"text": c.text, "is_correct": c.is_correct, "picked": picks.get(c.id, 0), "max": most}
+                    for c in question.choices.all()
+                ],
+            }
+        )
+    return {
+        "summary": {name: stats[name] for name in ("count", "mean", "stddev", "min", "max", "p25", "p50", "p75")},
+        "bins": bins,
+        "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT, "label_y": CHART_HEIGHT - 4},
+        "items": items,
+    }

@@ -145,6 +145,11 @@ class ExamDegreesApi(APIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
 
+class StatsChoiceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    picked = serializers.IntegerField()
+
+
 class StatsQuestionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     answered = serializers.IntegerField(help_text="Graded students who chose anything for this question.")
@@ -155,6 +160,15 @@ class StatsQuestionSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Correct rate in the top 27% of students by percentage minus that in the bottom 27%.",
     )
+    facility_index = serializers.FloatField(
+        allow_null=True, help_text="Moodle's facility index: the mean score on this question, as % of its points."
+    )
+    discrimination_index = serializers.FloatField(
+        allow_null=True,
+        help_text="Moodle's discrimination index: 100 x the correlation between this question's score and the "
+        "rest of the exam's (null when either does not vary).",
+    )
+    choices = StatsChoiceSerializer(many=True, help_text="How many graded students picked each choice.")
 
 
 class ExamStatsApi(APIView):

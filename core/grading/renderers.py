@@ -10,16 +10,13 @@ from typing import Any
 
 from rest_framework.renderers import BaseRenderer
 
-# Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from core.common.spreadsheets import formula_escaped, xlsx_bytes
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    return formula_escaped(value)  # CSV injection
 
 
 class TableRenderer(BaseRenderer):
@@ -51,23 +48,5 @@ class XLSXRenderer(TableRenderer):
     render_style = "binary"
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        from openpyxl import Workbook
-        from openpyxl.cell import WriteOnlyCell
-
         columns, rows = self.table(data)
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("degrees")
-        sheet.append(columns)
-        for row in rows:
-            cells = []
-            for value in row:
-                if isinstance(value, datetime):  # Excel has no time zones: UTC, as the API speaks
-                    value = value.astimezone(UTC).replace(tzinfo=None)
-                cell = WriteOnlyCell(sheet, value=value)
-                if isinstance(value, str):
-                    cell.data_type = "s"  # text stays text, even when it starts with "="
-                cells.append(cell)
-            sheet.append(cells)
-        out = io.BytesIO()
-        workbook.save(out)
-        return out.getvalue()
+        return xlsx_bytes(title="degrees", columns=columns, rows=rows)

@@ -93,6 +93,10 @@ class DegreeResource(resources.ModelResource):
         super().__init__(**kwargs)
         self.fields["exam"].widget.user = user
 
+    def dehydrate_percentage(self, degree: Degree) -> float | None:
+        # For people: two decimals (the API keeps the exact figure).
+        return None if degree.percentage is None else round(float(degree.percentage), 2)
+
     def import_instance(self, instance: Degree, row: Any, **kwargs: Any) -> None:
         super().import_instance(instance, row, **kwargs)
         stored = Degree.objects.filter(pk=instance.pk).values("marks_obtained", "marks_available").first()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -222,24 +223,33 @@ def question_stats(
     answers: dict[int, list[Any]],
     ranked: list[int],
     given: dict[int, list[int] | None] | None = None,
+    choices: dict[int, list[int]] | None = None,
 ) -> list[dict]:
-    """Per question: `answered` (students who chose anything), `correct_rate` (correct / graded students who
-    were given the question, so an unanswered question counts as wrong) and `discrimination` (the correct
-    rate in the top 27% by percentage minus that in the bottom 27%, each among those given the question).
-    `ranked` is the graded students, lowest percentage first; `given` their attempts' questions (None, or a
-    student missing from it: every question)."""
+    """Per question, over the graded students (`ranked`, lowest percentage first) who were given it (`given`: their
+    attempts' questions; None, or a student missing from it: every question):
+    - `answered` (students who chose anything), `correct_rate` (correct / students given the question, so an
+      unanswered question counts as wrong) and `discrimination` (the correct rate in the top 27% by percentage minus
+      that in the bottom 27%, each among those given the question);
+    - Moodle's item analysis (its quiz statistics report): `facility_index`, the mean marks on the question as a
+      percentage of its points (by its scoring), and `discrimination_index`, 100 x the Pearson correlation between
+      the marks on the question and the marks on the rest of the exam (null when either does not vary);
+    - `choices`: how many students picked each choice (`choices` gives each question's choice ids, in order)."""
     given = given or {}
     count = len(ranked)
     k = group_size(count)
     bottom, top = set(ranked[:k]), set(ranked[count - k :])
     # answered, correct, correct in top, correct in bottom, given, given in top, given in bottom
     tallies = {question_id: [0, 0, 0, 0, 0, 0, 0] for question_id in key.points}
+    picked: dict[int, dict[int, int]] = {q: dict.fromkeys((choices or {}).get(q, []), 0) for q in key.points}
+    marks: dict[int, dict[int, float]] = {}  # student -> question given -> marks
     for student_id in ranked:
         order = given.get(student_id)
         questions = None if order is None else set(order)
+        own = marks.setdefault(student_id, {})
         for question_id in key.points if questions is None else questions:
             tally = tallies.get(question_id)
             if tally is not None:
+                own[question_id] = 0.0
                 tally[4] += 1
                 tally[5] += student_id in top
                 tally[6] += student_id in bottom
@@ -252,27 +262,40 @@ def question_stats(
             ):
                 continue
             tally[0] += 1
+            counts = picked[answer.question_id]
+            for choice_id in answer.choice_ids:
+                counts[choice_id] = counts.get(choice_id, 0) + 1
+            own[answer.question_id] = float(key.question_marks(answer.question_id, answer.choice_ids))
             if key.is_correct(answer.question_id, answer.choice_ids):
                 tally[1] += 1
                 tally[2] += student_id in top
                 tally[3] += student_id in bottom
-    return [
-        {
-            "id": question_id,
-            "answered": answered,
-            "correct_rate": correct / n_given if n_given else None,
-            "discrimination": correct_top / n_top - correct_bottom / n_bottom if n_top and n_bottom else None,
-        }
-        for question_id, (
-            answered,
-            correct,
-            correct_top,
-            correct_bottom,
-            n_given,
-            n_top,
-            n_bottom,
-        ) in tallies.items()  # in the exam's question order
-    ]
+    totals = {student_id: sum(own.values()) for student_id, own in marks.items()}
+    result = []
+    for question_id, (answered, correct, correct_top, correct_bottom, n_given, n_top, n_bottom) in tallies.items():
+        takers = [s for s in ranked if question_id in marks[s]]  # in the exam's question order, as tallies
+        item = [marks[s][question_id] for s in takers]
+        rest = [totals[s] - mark for s, mark in zip(takers, item, strict=True)]
+        points = key.points[question_id]
+        result.append(
+            {
+                "id": question_id,
+                "answered": answered,
+                "correct_rate": correct / n_given if n_given else None,
+                "discrimination": correct_top / n_top - correct_bottom / n_bottom if n_top and n_bottom else None,
+                "facility_index": 100 * sum(item) / (points * len(item)) if item and points else None,
+                "discrimination_index": _correlation_percent(item, rest),
+                "choices": [{"id": choice_id, "picked": n} for choice_id, n in picked[question_id].items()],
+            }
+        )
+    return result
+
+
+def _correlation_percent(xs: list[float], ys: list[float]) -> float | None:
+    """100 x Pearson's r, or None for fewer than two students or marks that do not vary."""
+    if len(xs) < 2 or len(set(xs)) < 2 or len(set(ys)) < 2:
+        return None
+    return 100 * statistics.correlation(xs, ys)
 
 
 def stats_summary(*, exam_id: int) -> dict[str, Any]:
@@ -305,6 +328,9 @@ def exam_stats(*, exam: Exam) -> dict[str, Any]:
                 answer_store().for_exam(exam_id=exam.id, student_ids=ranked[start : start + STATS_READ_BATCH])
             )
         given = attempts_given(exam_id=exam.id, student_ids=ranked)
-        questions = question_stats(key=key, answers=answers, ranked=ranked, given=given)
+        choices: dict[int, list[int]] = {}
+        for question_id, choice_id in Choice.objects.filter(question__exam_id=exam.id).values_list("question_id", "id"):
+            choices.setdefault(question_id, []).append(choice_id)
+        questions = question_stats(key=key, answers=answers, ranked=ranked, given=given, choices=choices)
     stats["questions"] = questions
     return stats

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "import_export",
+    "nested_admin",
     "core.common",
     "core.jobs",
     "core.audit",
@@ -218,6 +219,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from our own static files (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.common.schema.document_errors_and_tags",
+    ],
 }
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -262,7 +271,8 @@ STORAGES: dict[str, dict[str, Any]] = {
 
 # --- i18n, logging --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The admin shows times in this zone (the API always speaks UTC).
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -326,3 +336,11 @@ SPECTACULAR_SETTINGS |= {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF"
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 # Off: no HTTP, answer-save or store-write metrics are recorded (the bench compares both).
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+# --- the doctors' admin -----------------------------------------------------------------------
+PLATFORM_NAME = env.str("PLATFORM_NAME", default="Exams platform")
+# Where "View site" and a student who tries the admin are sent.
+STUDENT_SITE_URL = env.str("STUDENT_SITE_URL", default="/app/")
+# django-import-export: formulas escaped in every export, and the file between "preview" and "confirm" kept in
+# the shared file store (S3), not on one web instance's disk.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"

@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from core.accounts.models import User
-from core.accounts.services import doctor_create, student_create
+from core.accounts.services import doctor_create, student_create, subject_get_or_create
 from core.accounts.tokens import SingleUseRefreshToken
 from core.exams import services
 from core.exams.models import Exam
@@ -74,8 +74,11 @@ def make_exam(
     questions: list[dict[str, Any]] | None = None,
     kind: str = Exam.Kind.ONLINE,
 ) -> Exam:
-    """An exam open from an hour ago to two hours from now, unless told otherwise."""
+    """An exam open from an hour ago to two hours from now, unless told otherwise. The owner teaches its subject
+    (as an admin would assign it), since a doctor writes only into their own subjects or new ones."""
     now = timezone.now()
+    if owner.role == "doctor":
+        subject_get_or_create(name=subject).doctors.add(owner)
     exam = services.exam_create(
         user=owner,
         code=unique("EX"),

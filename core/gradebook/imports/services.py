@@ -31,7 +31,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.accounts.imports import StudentRow, students_import
-from core.accounts.models import Role, Subject, User
+from core.accounts.models import Role, User
+from core.accounts.services import subject_refusal, subjects_for_writer
 from core.common.errors import Conflict, DomainError, Invalid, NotFound, StoreUnavailable
 from core.exams.models import Exam
 from core.gradebook.imports.files import (
@@ -332,10 +333,10 @@ _GRADES_TMP = "import_subject_grades"
 
 class _SubjectIds:
     """Subject name -> id, or the row error for a subject this person may not write into, for one job. The rule
-    of POST /grades/submit (core.gradebook.services.subject_for_write), applied set-based to each batch's names
-    that are new to the job: a subject the person teaches (any subject, for an admin) is written; one that other
-    doctors teach is refused; an unknown subject, or one nobody teaches, is created if needed and a doctor
-    adopts it. The map is dropped past SUBJECT_CACHE_MAX entries to keep the worker's memory flat."""
+    is accounts' one rule for writing into subjects (core.accounts.services.subjects_for_writer), applied to each
+    batch's names that are new to the job: a subject the person teaches (any subject, for an admin) is written; an
+    unknown one is created and a doctor teaches it; an existing one they do not teach is refused. The map is
+    dropped past SUBJECT_CACHE_MAX entries to keep the worker's memory flat."""
 
     def __init__(self, user: User) -> None:
         self.user = user
@@ -345,55 +346,18 @@ class _SubjectIds:
         """Call inside the batch's transaction."""
         if len(self.known) > SUBJECT_CACHE_MAX:
             self.known.clear()
-        new = sorted(names.difference(self.known))  # sorted: concurrent jobs create and adopt in one order
+        new = sorted(names.difference(self.known))
         if new:
             self.known.update(self._resolve(new))
         return self.known
 
     def _resolve(self, names: list[str]) -> dict[str, int | str]:
-        subjects, teaches = Subject._meta.db_table, Subject.doctors.through._meta.db_table
-        user_id, is_admin = self.user.pk, self.user.role == Role.ADMIN
-        with _binary_cursor() as cursor:  # table names come from model _meta; values are parameters
-            refused: list[str] = []
-            if not is_admin:  # taught by someone, and not by this person
-                cursor.execute(
-                    f"""
-                    SELECT s.name FROM {subjects} s
-                    WHERE s.name = ANY(%b::text[]) AND EXISTS (SELECT 1 FROM {teaches} d WHERE d.subject_id = s.id)
-                      AND NOT EXISTS (SELECT 1 FROM {teaches} d WHERE d.subject_id = s.id AND d.user_id = %b)
-                    """,  # noqa: S608
-                    [names, user_id],
-                )
-                refused = [name for (name,) in cursor.fetchall()]
-            allowed = sorted(set(names).difference(refused))
-            found: dict[str, int | str] = {}
-            if allowed:
-                cursor.execute(
-                    f"""
-                    INSERT INTO {subjects} (name)
-                    SELECT n.name FROM unnest(%b::text[]) AS n(name)
-                    WHERE NOT EXISTS (SELECT 1 FROM {subjects} s WHERE s.name = n.name)
-                    ORDER BY n.name
-                    ON CONFLICT (name) DO NOTHING
-                    """,  # noqa: S608
-                    [allowed],
-                )
-                cursor.execute(f"SELECT name, id FROM {subjects} WHERE name = ANY(%b::text[])", [allowed])  # noqa: S608
-                found.update(cursor.fetchall())
-                if self.user.role == Role.DOCTOR:  # the subjects nobody teaches become this doctor's
-                    cursor.execute(
-                        f"""
-                        INSERT INTO {teaches} (subject_id, user_id)
-                        SELECT s.id, %b FROM {subjects} s
-                        WHERE s.name = ANY(%b::text[])
-                          AND NOT EXISTS (SELECT 1 FROM {teaches} d WHERE d.subject_id = s.id)
-                        ORDER BY s.id
-                        ON CONFLICT DO NOTHING
-                        """,  # noqa: S608
-                        [user_id, allowed],
-                    )
-        for name in refused:
-            found[name] = f"subject {name!r}: No subject named {name!r}."  # as POST /grades/submit's 404 says
+        allowed = subjects_for_writer(user=self.user, names=names)
+        found: dict[str, int | str] = {}
+        for name in names:
+            subject = allowed.get(name)
+            # the same sentence as POST /grades/submit's 404
+            found[name] = subject.pk if subject is not None else f"subject {name!r}: {subject_refusal(name=name)}"
         return found
 
 
@@ -539,6 +503,7 @@ def _degrees_merge(merged: dict[tuple[int, int], list[int]], *, source: str) -> 
 
 
 def _run_students(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
+    user = _starter(job)
     for batch in _batches(_table_rows(job, handle), BATCH_SIZE):
         errors: list[RowError] = []
         rows: list[StudentRow] = []
@@ -547,7 +512,7 @@ def _run_students(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
                 errors.append(_too_short(line))
             else:
                 rows.append(StudentRow(line, *(value.strip() for value in values)))
-        errors.extend(students_import(rows=rows))
+        errors.extend(students_import(rows=rows, user=user))
         errors.sort(key=lambda error: error["row"])
         progress.add(len(batch), errors)
 

@@ -52,9 +52,18 @@ class SubjectGradeResourceTests(TestCase):
         self.assertEqual(SubjectGrade.objects.get().grade, 50)
 
     def test_a_doctor_imports_only_into_their_subjects(self) -> None:
-        result = SubjectGradeResource(user=self.doctor).import_data(dataset(("002299", "Physics", 70)))
-        self.assertTrue(result.has_errors() or result.has_validation_errors())
-        self.assertFalse(SubjectGrade.objects.filter(subject__name="Physics").exists())
+        make_doctor(subjects=["Physics"])
+        subject_get_or_create(name="Markr")  # shared, taught by nobody
+        for name in ("Physics", "Markr"):
+            result = SubjectGradeResource(user=self.doctor).import_data(dataset(("002299", name, 70)))
+            self.assertTrue(result.has_errors() or result.has_validation_errors())
+            self.assertFalse(SubjectGrade.objects.filter(subject__name=name).exists())
+        self.assertFalse(self.doctor.subjects.filter(name="Markr").exists())
+
+    def test_a_doctor_who_imports_into_a_new_subject_teaches_it(self) -> None:
+        result = SubjectGradeResource(user=self.doctor).import_data(dataset(("002299", "Optics", 70)))
+        self.assertFalse(result.has_errors() or result.has_validation_errors())
+        self.assertTrue(self.doctor.subjects.filter(name="Optics").exists())
 
 
 class SubjectGradeAdminTests(TestCase):

@@ -66,10 +66,17 @@ class GradeSubmitTests(TestCase):
         self.assertEqual(self.submit(subject="Chemistry").status_code, 404)
         self.assertEqual(self.submit(client_for(self.admin), subject="Chemistry").status_code, 201)
 
-    def test_a_doctor_adopts_a_known_subject_that_nobody_teaches(self) -> None:
+    def test_a_doctor_does_not_take_over_a_known_subject_that_nobody_teaches(self) -> None:
         subject_get_or_create(name="Geology")
-        self.assertEqual(self.submit(subject="Geology").status_code, 201)
-        self.assertEqual(client_for(self.doctor).get("/grades/subject/Geology").status_code, 200)
+        response = self.submit(subject="Geology")
+        self.assertEqual(response.status_code, 404)
+        self.assertIn("an admin assigns", response.json()["detail"])
+        self.assertFalse(Subject.objects.get(name="Geology").doctors.exists())
+        self.assertEqual(client_for(self.doctor).get("/grades/subject/Geology").status_code, 404)
+
+    def test_a_doctor_who_names_a_new_subject_teaches_it(self) -> None:
+        self.assertEqual(self.submit(subject="Volcanology").status_code, 201)
+        self.assertEqual(client_for(self.doctor).get("/grades/subject/Volcanology").status_code, 200)
 
     def test_an_api_key_submits_for_its_doctor(self) -> None:
         self.assertEqual(self.submit(client_for(api_key=api_key_for(self.doctor))).status_code, 201)

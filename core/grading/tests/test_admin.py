@@ -1,14 +1,20 @@
+import io
+from datetime import timedelta
+
 from django.contrib.admin.sites import site
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase
 from django.utils import timezone
+from openpyxl import load_workbook
 from tablib import Dataset
 
-from core.exams.models import Exam
+from core.exams.models import Attempt, Exam
 from core.grading.admin import GradingExamAdmin
 from core.grading.models import Degree
 from core.grading.resources import DegreeResource
-from core.grading.tests.factories import make_admin, make_doctor, make_exam, make_student, start
+from core.grading.selectors import exam_stats
+from core.grading.tests.factories import answer, make_admin, make_doctor, make_exam, make_student, start
 from core.jobs.models import Job
 
 
@@ -93,6 +99,61 @@ class DegreeAdminTests(TestCase):
         self.assertContains(page, "mine-2")
 
 
+class DegreeImportExportSafetyTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor = make_doctor()
+        cls.exam = make_exam(owner=cls.doctor, kind=Exam.Kind.PAPER, questions=[])
+        Degree.objects.create(
+            exam=cls.exam,
+            student=make_student(number="F-1", full_name="@SUM(1+1)*cmd|' /C calc'!A0"),
+            marks_obtained=2,
+            marks_available=3,
+            source="markr",
+            graded_at=timezone.now(),
+        )
+
+    def setUp(self) -> None:
+        self.client.force_login(self.doctor)
+
+    def export(self, file_format: str) -> bytes:
+        response = self.client.post(
+            "/admin/grading/degree/export/", {"format": file_format, "resource": "0", **_export_fields()}
+        )
+        self.assertEqual(response.status_code, 200)
+        return response.content
+
+    def test_the_csv_export_escapes_formulas_and_rounds_percentages(self) -> None:
+        body = self.export("0").decode()
+        self.assertIn("'@SUM(1+1)", body)
+        self.assertIn(",66.67,", body)
+
+    def test_the_xlsx_export_writes_text_cells(self) -> None:
+        sheet = load_workbook(io.BytesIO(self.export("1"))).active
+        names = [cell for cell in sheet["C"] if cell.value and str(cell.value).startswith("@")]
+        self.assertEqual([(cell.value, cell.data_type) for cell in names], [("@SUM(1+1)*cmd|' /C calc'!A0", "s")])
+
+    def test_the_file_between_preview_and_confirm_is_in_the_shared_store_and_a_second_confirm_is_harmless(
+        self,
+    ) -> None:
+        csv_file = SimpleUploadedFile(
+            "d.csv",
+            f"exam,student_number,full_name,marks_obtained,marks_available\n{self.exam.code},F-2,Fa,1,2\n".encode(),
+        )
+        preview = self.client.post(
+            "/admin/grading/degree/import/", {"import_file": csv_file, "format": "0", "resource": "0"}
+        )
+        confirm = dict(preview.context["confirm_form"].initial)  # what the page's "Confirm import" posts
+        name = confirm["import_file_name"]
+        self.assertTrue(default_storage.exists(f"django-import-export/{name}"))
+        first = self.client.post("/admin/grading/degree/process_import/", confirm)
+        self.assertEqual(first.status_code, 302)
+        second = self.client.post("/admin/grading/degree/process_import/", confirm, follow=True)
+        self.assertEqual(second.status_code, 200)
+        self.assertContains(second, "already confirmed")
+        self.assertEqual(Degree.objects.filter(exam=self.exam).count(), 2)
+
+
 def _export_fields() -> dict[str, str]:
     names = [
         "exam",
@@ -146,6 +207,99 @@ class ExamAdminGradingTests(TestCase):
         self.client.force_login(self.admin)
         page = self.client.get(f"/admin/exams/exam/{exam.id}/change/")
         self.assertContains(page, 'id="grading-histogram"')
-        self.assertContains(page, "<title>90-100%: 2</title>")
-        self.assertContains(page, "<title>50-60%: 1</title>")
+        self.assertContains(page, "<title>90-100%: 2</title>", html=False)
+        self.assertContains(page, "<title>50-60%: 1</title>", html=False)
         self.assertContains(page, "4 graded")
+
+
+class ExamDashboardTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor, cls.other = make_doctor(), make_doctor()
+
+    def setUp(self) -> None:
+        self.client.force_login(self.doctor)
+
+    def test_the_exam_page_counts_attempts_started_running_active_and_finished(self) -> None:
+        exam = make_exam(owner=self.doctor)
+        now = timezone.now()
+        active, idle, finished = make_student(), make_student(), make_student()
+        for student in (active, idle, finished):
+            start(exam, student)
+        answer(exam, active, {0: {0}}, saved_at=now - timedelta(seconds=10))
+        answer(exam, idle, {0: {1}}, saved_at=now - timedelta(minutes=3))
+        Attempt.objects.filter(exam=exam, student=finished).update(finished_at=now)
+        page = self.client.get(f"/admin/exams/exam/{exam.id}/change/")
+        self.assertContains(page, '<dd id="attempts-started">3</dd>', html=True)
+        self.assertContains(page, '<dd id="attempts-running">2</dd>', html=True)
+        self.assertContains(page, '<dd id="attempts-active">1</dd>', html=True)
+        self.assertContains(page, '<dd id="attempts-finished">1</dd>', html=True)
+        self.assertContains(page, "Preview as a student")
+        self.assertContains(page, f"?exam__id__exact={exam.id}")
+        self.assertEqual(self.client.get(f"/admin/grading/degree/?exam__id__exact={exam.id}").status_code, 200)
+
+    def test_publish_close_and_release_go_through_the_exam_services(self) -> None:
+        empty = make_exam(owner=self.doctor, status=Exam.Status.DRAFT, questions=[])
+        response = self.client.post(f"/admin/exams/exam/{empty.id}/dashboard/publish/", follow=True)
+        self.assertContains(response, "An online exam needs questions before it is published.")
+        self.assertEqual(Exam.objects.get(pk=empty.pk).status, "draft")
+        exam = make_exam(owner=self.doctor, status=Exam.Status.DRAFT)
+        self.client.post(f"/admin/exams/exam/{exam.id}/dashboard/publish/")
+        self.client.post(f"/admin/exams/exam/{exam.id}/dashboard/close/")
+        self.client.post(f"/admin/exams/exam/{exam.id}/dashboard/release/")
+        exam.refresh_from_db()
+        self.assertEqual((exam.status, exam.results_released), ("closed", True))
+        self.assertEqual(self.client.get(f"/admin/exams/exam/{exam.id}/dashboard/release/").status_code, 405)
+
+    def test_grade_now_on_the_exam_page_queues_a_job(self) -> None:
+        exam = make_exam(owner=self.doctor)
+        with self.captureOnCommitCallbacks():
+            self.client.post(f"/admin/exams/exam/{exam.id}/dashboard/grade/")
+        self.assertEqual(Job.objects.get().params, {"exam_id": exam.id})
+
+    def test_another_doctor_reaches_none_of_it(self) -> None:
+        exam = make_exam(owner=self.doctor)
+        self.client.force_login(self.other)
+        for url in (
+            f"/admin/exams/exam/{exam.id}/degrees.csv",
+            f"/admin/exams/exam/{exam.id}/preview/",
+        ):
+            self.assertEqual(self.client.get(url).status_code, 404, url)
+        self.assertEqual(self.client.post(f"/admin/exams/exam/{exam.id}/dashboard/release/").status_code, 404)
+        self.assertFalse(Exam.objects.get(pk=exam.pk).results_released)
+
+    def test_the_degree_downloads_escape_formulas(self) -> None:
+        exam = make_exam(owner=self.doctor)
+        student = make_student(full_name='=HYPERLINK("http://evil.example","x")')
+        Degree.objects.create(
+            exam=exam, student=student, marks_obtained=1, marks_available=3, source="online", graded_at=timezone.now()
+        )
+        body = self.client.get(f"/admin/exams/exam/{exam.id}/degrees.csv").content.decode()
+        self.assertIn("'=HYPERLINK", body)
+        workbook = load_workbook(io.BytesIO(self.client.get(f"/admin/exams/exam/{exam.id}/degrees.xlsx").content))
+        cell = workbook.active["B2"]
+        self.assertEqual((cell.value, cell.data_type), ('=HYPERLINK("http://evil.example","x")', "s"))
+
+    def test_the_item_analysis_follows_moodle_and_counts_each_choice(self) -> None:
+        # Question 1 (1 point, choice a correct), question 2 (1 point, choice b correct); four students.
+        exam = make_exam(owner=self.doctor, questions=[(1, 3, {0}), (1, 2, {1})])
+        picks = [({0: {0}, 1: {1}}, 2), ({0: {0}, 1: {0}}, 1), ({0: {1}, 1: {1}}, 1), ({0: {2}, 1: {0}}, 0)]
+        now = timezone.now()
+        for chosen, obtained in picks:
+            student = make_student()
+            start(exam, student)
+            answer(exam, student, chosen)
+            Degree.objects.create(
+                exam=exam, student=student, marks_obtained=obtained, marks_available=2, source="online", graded_at=now
+            )
+        stats = exam_stats(exam=exam)
+        first, second = stats["questions"]
+        # Facility: 2 of 4 right = 50%. Scores on q1 [1,1,0,0] against the rest of the exam [1,0,1,0]: r = 0.
+        self.assertEqual((first["facility_index"], second["facility_index"]), (50.0, 50.0))
+        self.assertAlmostEqual(first["discrimination_index"], 0.0)
+        self.assertEqual([c["picked"] for c in first["choices"]], [2, 1, 1])
+        self.assertEqual([c["picked"] for c in second["choices"]], [2, 2])
+        page = self.client.get(f"/admin/exams/exam/{exam.id}/change/")
+        self.assertContains(page, 'id="exam-items"')
+        self.assertContains(page, "<td>50.0%</td>", html=True)
+        self.assertContains(page, '<meter min="0" max="2" value="1">1</meter>', html=True)

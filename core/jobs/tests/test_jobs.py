@@ -129,7 +129,7 @@ class JobAdminTests(TestCase):
         self.client.force_login(admin)
         page = self.client.get("/admin/jobs/job/")
         self.assertContains(page, f"/admin/jobs/job/{job.id}/progress.json")
-        self.assertContains(page, 'data-percent="25"')
+        self.assertContains(page, '<progress class="job-progress-bar" max="4" value="1">1 / 4</progress>', html=True)
         progress = self.client.get(f"/admin/jobs/job/{job.id}/progress.json")
         self.assertEqual(progress.status_code, 200)
         self.assertEqual((progress.json()["status"], progress.json()["processed"]), ("running", 1))

@@ -15,7 +15,13 @@ from openpyxl import Workbook
 from rest_framework.test import APIClient
 
 from core.accounts.models import Role, Subject, User
-from core.accounts.services import api_key_create, doctor_create, student_create, subject_get_or_create
+from core.accounts.services import (
+    api_key_create,
+    doctor_create,
+    student_create,
+    subject_get_or_create,
+    subject_refusal,
+)
 from core.accounts.tokens import SingleUseRefreshToken
 from core.exams.models import Exam
 from core.gradebook.imports.services import import_run, import_start
@@ -277,8 +283,14 @@ class ImportJobTests(TestCase):
         data = b"student_number,full_name,email,level\nH6J1,Ann One,ann.h6@example.test,Year 2\nH6J2,,,Year 2\n"
         job = self._run(data, kind="students")
         self.assertEqual([error["row"] for error in job.errors], [3])
-        again = self._run(b"student_number,full_name,email,level\nH6J1,Ann Renamed,,Year 3\n", kind="students")
-        self.assertEqual(again.errors, [])
+        # Only an admin moves a known student to another level (a doctor's row that would is an error).
+        moved = b"student_number,full_name,email,level\nH6J1,Ann Renamed,,Year 3\n"
+        refused = self._run(moved, kind="students")
+        self.assertIn("only an admin moves", refused.errors[0]["message"])
+        admin = User.objects.create_superuser("h6-students-admin@example.test", "pw-123456789")
+        again = import_start(user=admin, kind="students", file=io.BytesIO(moved), file_name="f")
+        import_run(job_id=again.pk)
+        self.assertEqual(Job.objects.get(pk=again.pk).errors, [])
         ann = User.objects.get(student_number="H6J1")
         self.assertEqual((ann.full_name, ann.email, ann.level.name), ("Ann Renamed", "ann.h6@example.test", "Year 3"))
 
@@ -327,8 +339,8 @@ class SubjectGradesImportTests(TestCase):
         self.assertEqual(
             job.errors,
             [
-                {"row": 3, "message": "subject 'H10 Theirs': No subject named 'H10 Theirs'."},
-                {"row": 4, "message": "subject 'H10 Theirs': No subject named 'H10 Theirs'."},
+                {"row": 3, "message": "subject 'H10 Theirs': " + subject_refusal(name="H10 Theirs")},
+                {"row": 4, "message": "subject 'H10 Theirs': " + subject_refusal(name="H10 Theirs")},
                 {"row": 5, "message": "student_id must be 1 to 64 letters, digits, '-' or '_'."},
             ],
         )
@@ -336,14 +348,17 @@ class SubjectGradesImportTests(TestCase):
         self.assertFalse(SubjectGrade.objects.filter(subject__name="H10 Theirs").exists())
         self.assertFalse(Subject.objects.get(name="H10 Theirs").doctors.filter(pk=self.doctor.pk).exists())
 
-    def test_a_subject_the_doctor_teaches_or_nobody_teaches_is_written_and_adopted(self) -> None:
+    def test_a_subject_the_doctor_teaches_or_names_first_is_written_and_one_nobody_teaches_is_refused(self) -> None:
         subject_get_or_create(name="H10 Own").doctors.add(self.doctor)
         subject_get_or_create(name="H10 Orphan")
-        job = self._run("H10D1,H10 Own,55\nH10D1,H10 Orphan,66\n")
-        self.assertEqual(job.errors, [])
+        job = self._run("H10D1,H10 Own,55\nH10D1,H10 Orphan,66\nH10D1,H10 Brand new,77\n")
+        self.assertEqual(
+            job.errors, [{"row": 3, "message": "subject 'H10 Orphan': " + subject_refusal(name="H10 Orphan")}]
+        )
         self.assertEqual(_grades(self.doctor, "H10 Own"), {"H10D1": 55})
-        self.assertEqual(_grades(self.doctor, "H10 Orphan"), {"H10D1": 66})
-        self.assertEqual(list(Subject.objects.get(name="H10 Orphan").doctors.all()), [self.doctor])
+        self.assertEqual(_grades(self.doctor, "H10 Brand new"), {"H10D1": 77})
+        self.assertFalse(Subject.objects.get(name="H10 Orphan").doctors.exists())
+        self.assertEqual(list(Subject.objects.get(name="H10 Brand new").doctors.all()), [self.doctor])
 
     def test_an_admin_writes_into_any_subject_and_adopts_none(self) -> None:
         admin = User.objects.create_superuser("h10admin@example.test", "pw-123456789")

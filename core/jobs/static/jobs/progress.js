@@ -1,16 +1,19 @@
-// Polls every queued or running job on this page, and updates its bar and status in place.
+// Polls every queued or running job on the jobs list, and updates its bar and status in place.
 (function () {
   "use strict";
   var POLL_MS = 1500;
   function live(el) { var s = el.dataset.status; return s === "queued" || s === "running"; }
   function paint(el, job) {
-    var percent = job.status === "done" ? 100 : (job.total ? Math.min(100, Math.floor(100 * job.processed / job.total)) : 0);
+    var bar = el.querySelector(".job-progress-bar");
+    var total = Math.max(job.total, job.processed, 1);
+    bar.max = total;
+    bar.value = job.status === "done" ? total : Math.min(job.processed, total);
     el.dataset.status = job.status;
-    el.querySelector(".job-progress-fill").style.width = percent + "%";
+    el.dataset.failed = String(job.errors.length);
     el.querySelector(".job-progress-text").textContent = job.processed + " / " + job.total;
     var row = el.closest("tr");
-    var cell = row && row.querySelector("td.field-status");
-    if (cell) { cell.textContent = job.status; }
+    var cell = row && row.querySelector("td.field-outcome");
+    if (cell) { cell.textContent = job.outcome; }
     var finished = row && row.querySelector("td.field-finished_at");
     if (finished && job.finished_at) { finished.textContent = new Date(job.finished_at).toLocaleString(); }
   }
@@ -24,9 +27,9 @@
         .catch(function () {});
     })).then(function () { setTimeout(poll, POLL_MS); });
   }
-  // The server writes each bar's width as data-percent: the Content-Security-Policy refuses style attributes.
-  Array.prototype.forEach.call(document.querySelectorAll(".job-progress-fill[data-percent]"), function (fill) {
-    fill.style.width = fill.dataset.percent + "%";
-  });
-  setTimeout(poll, POLL_MS);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { setTimeout(poll, POLL_MS); });
+  } else {
+    setTimeout(poll, POLL_MS);
+  }
 })();
