@@ -71,7 +71,7 @@ types: venv ## mypy with django-stubs over the services and cassandra_orm
 	.venv/bin/mypy core/*/services.py cassandra_orm
 
 .PHONY: bench
-bench: up ## The benchmarks of BENCHMARKS.md, each against its floor
+bench: up ## The benchmarks of docs/benchmarks.md, each against its floor
 	$(UP_ENV) $(SECRETS) $(PY) bench/run.py
 
 # One client address logs every student in, so a stack started by `make load` lifts the per-client login

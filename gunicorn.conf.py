@@ -14,7 +14,7 @@ keepalive = 75  # longer than Nginx's upstream keepalive_timeout, so Nginx close
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 forwarded_allow_ips = "127.0.0.1"
 
-# Metrics (docs/decisions/0009-observe-metrics-multiprocess.md): every worker of every instance on this host, and
+# Metrics (docs/decisions/0010-metrics-multiprocess.md): every worker of every instance on this host, and
 # the Celery worker, write to one folder under the state folder; /metrics adds them up. Set before any worker
 # imports prometheus_client, which reads it at import.
 os.environ.setdefault(

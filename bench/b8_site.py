@@ -10,7 +10,7 @@ Figures (each in the same run, in the same browser):
 - click to `All answers saved`: a choice clicked in the page until the status line reads so, which it does only
   after the server acknowledged the save; BENCH_B8_CLICKS clicks on different questions, one after the other.
 Floor: GET / (the welcome view) fetched from the same page, through the same stack.
-Target: the page's own bytes <= 100 KB before compression (BENCHMARKS.md); the times are reported with their
+Target: the page's own bytes <= 100 KB before compression (docs/benchmarks.md); the times are reported with their
 ratio to the floor.
 """
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 DEFAULT_BASE_URL = os.environ.get("BENCH_BASE_URL", f"http://127.0.0.1:{os.environ.get('NGINX_PORT', '8080')}")
-# The load generator's CPU. Keep it the same from run to run (BENCHMARKS.md): on 2 cores the generator
+# The load generator's CPU. Keep it the same from run to run (docs/benchmarks.md): on 2 cores the generator
 # gets CPU 1 to itself as far as it is concerned, while the stack is scheduled by the kernel on both.
 GENERATOR_CPU = int(os.environ.get("BENCH_GENERATOR_CPU", "1"))
 

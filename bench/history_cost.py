@@ -10,7 +10,7 @@ cannot blur much: the CPU seconds the web instances (every gunicorn process of t
 acknowledged save, over a fixed number of saves of 1 answer (as B1) and of 100 answers (as B2).
 
 It checks that the switch took: a run with the history grows the first student's history, one without does
-not. Results go to bench/results/history_cost.json. See docs/decisions/0009-rulestime-save-history.md.
+not. Results go to bench/results/history_cost.json. See docs/decisions/0011-save-history.md.
 """
 
 from __future__ import annotations

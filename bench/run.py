@@ -1,4 +1,4 @@
-"""Run every benchmark of BENCHMARKS.md that exists (bench/b1_*.py ... bench/b7_*.py), in order, each against
+"""Run every benchmark of docs/benchmarks.md that exists (bench/b1_*.py ... bench/b7_*.py), in order, each against
 its floor; print a table and write bench/results/latest.json.
 
     .venv/bin/python bench/run.py            # all of them (make bench starts the stack first)

@@ -128,7 +128,7 @@ def load_drill(
             and result.acknowledged > 0
             and result.recovery.get("first_ok_s") is not None
         )
-        # PRODUCT.md rule 8: a 500 is a bug, fault or not (a store that does not answer is a 503)
+        # docs/product.md rule 8: a 500 is a bug, fault or not (a store that does not answer is a 503)
         fives = result.statuses.get("500", 0) + result.probe.get("probe_statuses", {}).get("500", 0)
         if fives:
             result.ok = False
@@ -217,11 +217,11 @@ def drill_cassandra(shape: Shape, base_url: str) -> DrillResult:
         result.notes.append(f"{len(down)} saves while Cassandra was down: {acked} got 2xx; statuses {codes}")
         if acked:
             result.ok = False
-        # API.md: "503 when the answer store is down" (with its JSON body), whatever proxy is in front
+        # docs/api.md: "503 when the answer store is down" (with its JSON body), whatever proxy is in front
         others = sum(n for code, n in codes.items() if code != "503")
         if others:
             result.ok = False
-            result.notes.append(f"{others} of them did not get the 503 that API.md promises")
+            result.notes.append(f"{others} of them did not get the 503 that docs/api.md promises")
 
     return load_drill(
         "cassandra",
@@ -354,7 +354,7 @@ def _grade_seed(*, students: int, questions: int) -> dict[str, Any]:
 
 def _independent_marks(*, exam_id: int, student_ids: list[int]) -> tuple[dict[int, int], int]:
     """Each student's marks computed here, from answers read with the driver (not the app's store) and the key
-    in PostgreSQL: a question scores its points when the chosen set equals the correct set (PRODUCT.md rule 3)."""
+    in PostgreSQL: a question scores its points when the chosen set equals the correct set (docs/product.md rule 3)."""
     from cassandra.concurrent import execute_concurrent_with_args
 
     from bench.b3_grading import driver_session

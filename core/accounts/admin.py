@@ -1,6 +1,6 @@
 """People, levels, subjects and API keys in the admin.
 
-Scoping (PRODUCT.md rule 7): an admin sees everything; a doctor sees the subjects they teach, the levels their
+Scoping (docs/product.md rule 7): an admin sees everything; a doctor sees the subjects they teach, the levels their
 exams are offered to, the students of those levels, and their own keys. Only an admin changes a student's email,
 level or active flag, and only an admin assigns an existing subject to a doctor."""
 

@@ -1,5 +1,5 @@
 """Ending a person's sessions everywhere, at once, even on the answer-saving hot path
-(docs/decisions/0010-observe-revocation.md).
+(docs/decisions/0012-revocation.md).
 
 A session starts at a login: its refresh token, every token rotated from it and every access token made from
 them carry the login's time in the `auth_time` claim (milliseconds precision). Ending a user's sessions writes

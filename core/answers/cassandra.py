@@ -4,7 +4,7 @@ Saves are prepared, idempotent upserts written ``USING TIMESTAMP`` = saved_at in
 ONE unlogged batch: the answers' upserts and the save's history row (table ``answer_saves``, the same
 partition key), which Cassandra applies as one mutation per replica, atomically, and acknowledges at the
 configured consistency before save() returns. See docs/decisions/0001-answer-store.md and
-0009-rulestime-save-history.md.
+0011-save-history.md.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class SaveRow(Table):
     saved_us = Column("bigint", clustering="ASC")
     save_id = Column("uuid", clustering="ASC")
     # [[question id, [choice ids]], ...] in the order of the save, as JSON: a quarter of the driver's CPU for a
-    # typed list of tuples (docs/decisions/0009-rulestime-save-history.md).
+    # typed list of tuples (docs/decisions/0011-save-history.md).
     items = Column("text")
     client_ip = Column("text")
     user_agent = Column("text")

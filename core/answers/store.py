@@ -11,7 +11,7 @@ Contract, for both backends (core/answers/tests/test_contract.py):
   their history entry are accepted together or not at all. The history keeps every save, also those that a
   later one replaced, in server-time order (then the order of the items in the save), ``saved_at`` to the
   millisecond like the answers, with the client's address and user agent (``SaveOrigin``, cut to
-  CLIENT_IP_MAX and USER_AGENT_MAX characters). See docs/decisions/0009-rulestime-save-history.md.
+  CLIENT_IP_MAX and USER_AGENT_MAX characters). See docs/decisions/0011-save-history.md.
 """
 
 from __future__ import annotations

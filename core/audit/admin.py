@@ -31,7 +31,7 @@ class AuditRecordAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return _is_admin(request)
 
-    # Append-only (PRODUCT.md vocabulary): nobody adds, changes or deletes a record here.
+    # Append-only (docs/product.md vocabulary): nobody adds, changes or deletes a record here.
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

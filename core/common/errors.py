@@ -52,7 +52,7 @@ class StoreUnavailable(DomainError):
     status, code, detail = 503, "store_unavailable", "A data store is unavailable; try again shortly."
 
 
-# DRF's default codes, renamed where API.md names them differently.
+# DRF's default codes, renamed where docs/api.md names them differently.
 _CODE_NAMES = {
     "permission_denied": "forbidden",
     "invalid": "validation_error",

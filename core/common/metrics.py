@@ -4,7 +4,7 @@ Under gunicorn and the Celery worker, `PROMETHEUS_MULTIPROC_DIR` is set (gunicor
 state folder's `metrics/`): every process writes its values to its own files in that folder, and `/metrics`
 (core/common/apis.py) adds up the files of every process on the host - the web instances' workers and the
 Celery worker's pool alike - so one scrape of any instance shows the whole host
-(docs/decisions/0009-observe-metrics-multiprocess.md). Without the variable (tests, `make run`'s dev server)
+(docs/decisions/0010-metrics-multiprocess.md). Without the variable (tests, `make run`'s dev server)
 values live in the process and `/metrics` shows that process.
 
 The folder's upkeep (emptied when a stack starts, dead workers marked) is in `metrics_dir.py`, which gunicorn's

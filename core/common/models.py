@@ -10,7 +10,7 @@ class TimeStampedModel(models.Model):
 
 
 class ErrorLog(models.Model):
-    """One unhandled exception behind a 500 response (PRODUCT.md rule 8: a 500 is a bug)."""
+    """One unhandled exception behind a 500 response (docs/product.md rule 8: a 500 is a bug)."""
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     method = models.CharField(max_length=10)

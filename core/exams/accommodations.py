@@ -126,7 +126,7 @@ def exam_can_still_save(*, exam: Exam, now: datetime) -> bool:
 
 
 def exam_release_check(*, exam: Exam, now: datetime) -> None:
-    """PRODUCT.md rule 9: 409 exam_not_closed while results are (to be) released and an attempt can save."""
+    """docs/product.md rule 9: 409 exam_not_closed while results are (to be) released and an attempt can save."""
     if exam.results_released and exam_can_still_save(exam=exam, now=now):
         until = exam_saves_until(exam=exam)
         when = "" if until is None or until == FOREVER else f" (until {until.isoformat()})"

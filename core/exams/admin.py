@@ -5,7 +5,7 @@ sees all.
 Nothing that the API refuses can be saved here: before anything is written, the page's exam and questions are put
 through the same services as PATCH /api/exams (exam_create / exam_update) in a savepoint that is then rolled back,
 and every refusal is shown on the page. Then the admin saves as usual; the model signals in `receivers.py` drop
-the cached answer key at once. See docs/decisions/0013-workspace-admin-through-services.md."""
+the cached answer key at once. See docs/decisions/0015-admin-through-services.md."""
 
 from __future__ import annotations
 
@@ -379,7 +379,7 @@ class ExamAdmin(RoleScopedAdmin, nested_admin.NestedModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Save the questions and choices, then leave the trace that the services left on the checked page (key
-        corrections, ...), so that an admin edit is recorded as an API edit is (PRODUCT.md rule 11)."""
+        corrections, ...), so that an admin edit is recorded as an API edit is (docs/product.md rule 11)."""
         super().save_related(request, form, formsets, change)
         exam = form.instance
         for action, detail in getattr(exam, "_audit_trace", []):

@@ -290,7 +290,7 @@ def _user(request: Request) -> User:
 
 
 class _ExamTakingApi(APIView):
-    """Every exam-taking response carries `server_time` (PRODUCT.md rule 2), errors included, so that a
+    """Every exam-taking response carries `server_time` (docs/product.md rule 2), errors included, so that a
     client told `attempt_closed` can see the clock it was judged by."""
 
     def handle_exception(self, exc: Exception) -> Response:

@@ -1,4 +1,4 @@
-"""GET /api/audit: the audit record (PRODUCT.md rule 11) of the exams the caller may manage. It lives with the
+"""GET /api/audit: the audit record (docs/product.md rule 11) of the exams the caller may manage. It lives with the
 exams because the audit app sits below the apps that know who owns an exam (docs/decisions)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The exam app's errors, each with the code that API.md names."""
+"""The exam app's errors, each with the code that docs/api.md names."""
 
 from core.common.errors import Conflict, Invalid, NotFound
 

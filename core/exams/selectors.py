@@ -1,4 +1,4 @@
-"""Reads of exams, scoped to who is asking (PRODUCT.md rule 7)."""
+"""Reads of exams, scoped to who is asking (docs/product.md rule 7)."""
 
 from __future__ import annotations
 

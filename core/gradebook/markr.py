@@ -1,4 +1,4 @@
-"""Reading a Markr document: safe XML parsing and the per-result rules of API.md's Markr section.
+"""Reading a Markr document: safe XML parsing and the per-result rules of docs/api.md's Markr section.
 
 Pure functions, no database: the synchronous `POST /import` and a background import can share them.
 """
@@ -115,7 +115,7 @@ def _text(element: etree._Element | None) -> str:
 
 def _scanned_on(raw: str | None) -> datetime | None:
     """The scanned-on attribute (ISO 8601) in UTC; a time without an offset is taken as UTC. It is not one
-    of the fields API.md requires, so a missing or unreadable one is kept as None rather than refused."""
+    of the fields docs/api.md requires, so a missing or unreadable one is kept as None rather than refused."""
     if not raw:
         return None
     try:

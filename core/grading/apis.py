@@ -191,7 +191,7 @@ class ExamStatsApi(APIView):
     @extend_schema(
         responses=OutputSerializer,
         description=(
-            "Statistics of the exam's degrees, over their percentages (PRODUCT.md rule 6), null figures when "
+            "Statistics of the exam's degrees, over their percentages (docs/product.md rule 6), null figures when "
             "nothing is graded; and per question, from the graded students' answers."
         ),
     )

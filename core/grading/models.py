@@ -5,7 +5,7 @@ from django.db.models.functions import Cast
 
 
 class Degree(models.Model):
-    """One per (student, exam). Recomputed, never incremented (PRODUCT.md rule 3)."""
+    """One per (student, exam). Recomputed, never incremented (docs/product.md rule 3)."""
 
     class Source(models.TextChoices):
         ONLINE = "online", "Online"

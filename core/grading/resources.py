@@ -1,6 +1,6 @@
 """CSV/XLSX import and export of degrees in the admin (django-import-export).
 
-A row is keyed by (exam code, student_number). Import goes only into `paper` exams (PRODUCT.md rule 4: an
+A row is keyed by (exam code, student_number). Import goes only into `paper` exams (docs/product.md rule 4: an
 online exam's degrees come only from grading), and a doctor only into their own exams. When a (student, exam)
 repeats, in the file or against what is stored, the highest marks_obtained and the highest marks_available
 are kept, each on its own (the Markr rule). An unknown student number creates the student."""

@@ -58,7 +58,7 @@ class AnswerKey:
         return bool(correct) and frozenset(choice_ids) == correct
 
     def question_marks(self, question_id: int, choice_ids: tuple[int, ...] | list[int]) -> Fraction:
-        """The exact marks of one answer by the question's scoring (API.md): all or nothing, or partial:
+        """The exact marks of one answer by the question's scoring (docs/api.md): all or nothing, or partial:
         points x max(0, right picks - wrong picks) / number of correct choices."""
         points, correct = self.points.get(question_id, 0), self.correct.get(question_id)
         if not correct or not points:

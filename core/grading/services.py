@@ -1,5 +1,5 @@
 """Grading: degrees recomputed from the raw answers and the CURRENT key, never incremented
-(PRODUCT.md rule 3), so that grading twice, or regrading after a key correction, gives the same
+(docs/product.md rule 3), so that grading twice, or regrading after a key correction, gives the same
 degrees as grading once from the current key."""
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def exam_grade_start(*, user: Any, exam_id: int) -> Job:
 
 
 def attempts_expire(*, exam: Exam, now: datetime) -> int:
-    """Finish, at their deadline, the attempts still open after deadline + grace (PRODUCT.md rule 2)."""
+    """Finish, at their deadline, the attempts still open after deadline + grace (docs/product.md rule 2)."""
     grace = timedelta(seconds=exam.grace_seconds)
     return Attempt.objects.filter(exam_id=exam.id, finished_at__isnull=True, deadline__lt=now - grace).update(
         finished_at=F("deadline")
@@ -96,7 +96,7 @@ def attempts_expire(*, exam: Exam, now: datetime) -> int:
 def degrees_upsert(*, exam_id: int, key: AnswerKey, answers: dict[int, list[Any]], graded_at: datetime) -> int:
     """Write one degree per student with ONE statement: INSERT ... ON CONFLICT (student, exam) DO UPDATE,
     which overwrites marks, source and graded_at, except on an overridden degree, which grading leaves as it
-    is (PRODUCT.md rule 3). Only the questions each attempt was given count, for marks_obtained and for
+    is (docs/product.md rule 3). Only the questions each attempt was given count, for marks_obtained and for
     marks_available. A student with no answers gets 0. Returns how many students were graded."""
     student_ids = list(answers)
     given = attempts_given(exam_id=exam_id, student_ids=student_ids)

@@ -1,4 +1,4 @@
-"""The one way the project summarises numbers (PRODUCT.md rule 6).
+"""The one way the project summarises numbers (docs/product.md rule 6).
 
 Percentiles are linear interpolation (PostgreSQL's `percentile_cont`, numpy's default), the standard
 deviation is the population one (`stddev_pop`), and everything comes from ONE SQL statement.

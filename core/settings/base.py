@@ -107,7 +107,7 @@ CACHES = {
 
 # The answer store: "cassandra" in production and `make up`, "postgres" for `make run`.
 ANSWER_STORE = env.str("ANSWER_STORE", default="postgres")
-# Every save also goes to the save history (PRODUCT.md rule 10). Off only to measure what the history costs.
+# Every save also goes to the save history (docs/product.md rule 10). Off only to measure what the history costs.
 ANSWER_HISTORY = env.bool("ANSWER_HISTORY", default=True)
 # CASSANDRA_NODES=3: the local cluster of scripts/services.sh (127.0.0.1, .2, .3 in data centre dc1). Unless set
 # on their own, the contact points are then every node, the local DC dc1, and the replication factor the node

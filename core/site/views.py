@@ -1,7 +1,7 @@
 """The student site's pages (docs/site.md): one template and one ES module each.
 
 The pages hold no data and no rules. Each page's script calls the public API with the student's token, as any
-other client does (PRODUCT.md rule 12), so the API's permission matrix and fuzzing cover all that a page can do.
+other client does (docs/product.md rule 12), so the API's permission matrix and fuzzing cover all that a page can do.
 A view only picks the language from the browser (Accept-Language, English or Arabic) and hands the page its
 words, in a JSON data block that the strict Content-Security-Policy allows (it is never run).
 """

@@ -1,4 +1,4 @@
-"""The permission matrix: every endpoint of API.md against every kind of caller, each cell with its status code.
+"""The permission matrix: every endpoint of docs/api.md against every kind of caller, each cell with its status code.
 
 Read a row as "this request, sent by each caller, gets these codes". Callers:
 
@@ -11,7 +11,7 @@ Read a row as "this request, sent by each caller, gets these codes". Callers:
     adm    an admin, with a JWT
 
 Each cell runs from the same fixtures: its database writes are rolled back and the cache is emptied after it, so
-no cell depends on another's order. Where API.md is silent the table follows the implemented choice, which is
+no cell depends on another's order. Where docs/api.md is silent the table follows the implemented choice, which is
 documented in the schema: a person's endpoints (GET /api/me, /api/exams, /api/jobs, managing keys and doctors)
 refuse API keys with 403; endpoints that need no credentials (/, /health, login, refresh, verify, the hand-in
 codes) ignore whatever credentials come with the request; the answer-saving hot path authenticates JWTs only,
@@ -279,7 +279,7 @@ class PermissionMatrixTests(TestCase):
                         self.assertNotIn(b"is_correct", response.content)
 
     def test_every_api_row_is_in_the_matrix(self) -> None:
-        """Each route of the URLconf that API.md lists has a row (so a new endpoint cannot skip the matrix)."""
+        """Each route of the URLconf that docs/api.md lists has a row (so a new endpoint cannot skip the matrix)."""
         covered = {path.split("?")[0] for _, path, _, _ in MATRIX}
         covered_names = {resolve(template.format(**self._ids())).url_name for template in covered}
         not_in_api_md = {"docs", "redoc", "handins-local-download", "imports-admin-start"}
@@ -302,7 +302,7 @@ def _flatten(patterns: list) -> list:
 
 
 class ContentRulesTests(TestCase):
-    """PRODUCT.md rule 7: a student sees only their own data, never a key, never an unreleased degree."""
+    """docs/product.md rule 7: a student sees only their own data, never a key, never an unreleased degree."""
 
     world: World
 

@@ -1,4 +1,4 @@
-"""The timeouts that bound a save, chosen together (docs/decisions/0011-cluster-bounded-save-time.md): the app
+"""The timeouts that bound a save, chosen together (docs/decisions/0013-bounded-save-time.md): the app
 answers within CASSANDRA_DEADLINE, and Nginx waits longer than that for a save, but not a minute."""
 
 from __future__ import annotations

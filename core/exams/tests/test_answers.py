@@ -218,7 +218,7 @@ class AnswersApiTests(TestCase):
 
 
 class HotPathTests(TestCase):
-    """ARCHITECTURE.md: saving answers makes no PostgreSQL query in the common case."""
+    """README.md, Architecture: saving answers makes no PostgreSQL query in the common case."""
 
     @classmethod
     def setUpTestData(cls) -> None:

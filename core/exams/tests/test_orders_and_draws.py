@@ -1,5 +1,5 @@
 """Shuffled questions and choices, and question draws: fixed when an attempt starts, stored with it, shown in its
-order on every call, and enforced on the hot path (API.md, "Exam rules that exam offices need")."""
+order on every call, and enforced on the hot path (docs/api.md, "Exam rules that exam offices need")."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Kinds and their rules:
   POST /grades/submit. Unknown students and subjects are created; a doctor cannot write into another
   doctor's subject (that row fails).
 - `degrees` (student_number, marks_obtained, marks_available) into the `exam` named at submit: merged with the
-  max rule of PRODUCT.md rule 4 (highest obtained and highest available, each on its own), source `upload`.
+  max rule of docs/product.md rule 4 (highest obtained and highest available, each on its own), source `upload`.
   An online exam is refused at submit (409). Unknown students are created from their number.
 - `markr` (Markr XML): the same merge as POST /import (source `markr`), creating unknown tests as paper exams.
 - `students` (student_number, full_name, email, level): upsert by student_number (core.accounts.imports).

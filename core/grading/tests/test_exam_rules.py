@@ -1,4 +1,4 @@
-"""Scoring modes, draws in grading, overrides and review (API.md, "Exam rules that exam offices need"). Every
+"""Scoring modes, draws in grading, overrides and review (docs/api.md, "Exam rules that exam offices need"). Every
 expected mark below is worked out by hand from the rule, not from the code."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What the site's browser tests and screenshots share: people and exams made through the services, and the
-moves a student makes in the page, found by accessible names and roles as API.md lists them."""
+moves a student makes in the page, found by accessible names and roles as docs/api.md lists them."""
 
 from __future__ import annotations
 

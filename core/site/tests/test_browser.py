@@ -1,4 +1,4 @@
-"""The student site in real Chromium against the real servers: found by the accessible names of API.md, with
+"""The student site in real Chromium against the real servers: found by the accessible names of docs/api.md, with
 the network cut and restored through the DevTools protocol, and the stored answers read back through the API."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 // What every page shares: its words, the student's tokens, and calls to the public API.
 //
-// Tokens live in sessionStorage, never localStorage (docs/decisions/0007-site-session-storage.md): they
+// Tokens live in sessionStorage, never localStorage (docs/decisions/0008-site-tokens-in-session-storage.md): they
 // survive a reload of this tab, which resuming an exam needs, and end with the tab. The access token is
 // refreshed before it expires, on a timer and before any call made close to its expiry.
 

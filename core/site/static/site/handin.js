@@ -1,4 +1,4 @@
-// The hand-in page needs no sign-in: the upload code is the key (API.md, "Hand-ins").
+// The hand-in page needs no sign-in: the upload code is the key (docs/api.md, "Hand-ins").
 import { ApiError, api, formatTime, messageFor, showError, t } from "./common.js";
 
 const form = document.getElementById("handin");

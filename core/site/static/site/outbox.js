@@ -1,5 +1,5 @@
 // The answers that the server has not acknowledged yet: written to sessionStorage before anything is sent,
-// removed only when the server says it stored them (PRODUCT.md rules 1 and 12).
+// removed only when the server says it stored them (docs/product.md rules 1 and 12).
 //
 // - One entry per question: a newer choice replaces a waiting one, so the last choice wins.
 // - One request in flight at a time, carrying every waiting answer: saves reach the server in the order they
