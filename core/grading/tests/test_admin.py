@@ -238,6 +238,14 @@ class ExamDashboardTests(TestCase):
         self.assertContains(page, f"?exam__id__exact={exam.id}")
         self.assertEqual(self.client.get(f"/admin/grading/degree/?exam__id__exact={exam.id}").status_code, 200)
 
+    def test_an_admin_gets_a_link_to_the_exams_audit_record_and_a_doctor_does_not(self) -> None:
+        exam = make_exam(owner=self.doctor)
+        link = f"/admin/audit/auditrecord/?exam_id={exam.id}"
+        self.assertNotContains(self.client.get(f"/admin/exams/exam/{exam.id}/change/"), link)
+        self.client.force_login(make_admin())
+        self.assertContains(self.client.get(f"/admin/exams/exam/{exam.id}/change/"), link)
+        self.assertEqual(self.client.get(link).status_code, 200)
+
     def test_publish_close_and_release_go_through_the_exam_services(self) -> None:
         empty = make_exam(owner=self.doctor, status=Exam.Status.DRAFT, questions=[])
         response = self.client.post(f"/admin/exams/exam/{empty.id}/dashboard/publish/", follow=True)
