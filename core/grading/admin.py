@@ -6,28 +6,32 @@ Release, exports, statistics): docs/decisions/0002-grading-admin-extends-exam-ad
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from rest_framework.exceptions import APIException, NotFound
 
 from core.common.admin import RoleScopedImportExportAdmin
 from core.common.errors import DomainError
+from core.exams.accommodations import attempt_reopen
 from core.exams.admin import ExamAdmin
-from core.exams.models import Exam
-from core.exams.selectors import attempt_counts
+from core.exams.models import Choice, Exam
+from core.exams.selectors import attempt_counts, attempt_history, attempt_list, attempt_of_student
 from core.exams.services import exam_update
 from core.grading.apis import DEGREE_COLUMNS
 from core.grading.models import Degree
 from core.grading.renderers import CSVRenderer, XLSXRenderer
 from core.grading.resources import DegreeResource
-from core.grading.selectors import HISTOGRAM_BINS, degree_rows, exam_stats
-from core.grading.services import exam_grade_start
+from core.grading.selectors import HISTOGRAM_BINS, attempt_marks, degree_rows, exam_stats
+from core.grading.services import degree_override, degree_override_remove, exam_grade_start
 
 
 @admin.register(Degree)
@@ -123,6 +127,8 @@ class GradingExamAdmin(ExamAdmin):
         extra = [
             path("<int:exam_id>/dashboard/<str:action>/", view(self.dashboard_action), name="exams_exam_dashboard"),
             path("<int:exam_id>/degrees.<str:file_format>", view(self.degrees_file), name="exams_exam_degrees_file"),
+            path("<int:exam_id>/attempts/", view(self.attempts_view), name="exams_exam_attempts"),
+            path("<int:exam_id>/attempts/<str:student_number>/", view(self.appeal_view), name="exams_exam_appeal"),
         ]
         return [*extra, *super().get_urls()]
 
@@ -170,6 +176,92 @@ class GradingExamAdmin(ExamAdmin):
         response["Content-Disposition"] = f'attachment; filename="degrees-{exam.code}.{file_format}"'
         return response
 
+    def attempts_view(self, request: HttpRequest, exam_id: int) -> HttpResponse:
+        """Every attempt of the exam, each linking to its appeal page."""
+        exam = self._own_exam(request, exam_id)
+        attempts = attempt_list(user=request.user, exam_id=exam.id)  # type: ignore[arg-type]
+        context = {**self._page_context(request, exam, "Attempts"), "attempts": attempts}
+        return TemplateResponse(request, "admin/grading/exam/attempts.html", context)
+
+    def appeal_view(self, request: HttpRequest, exam_id: int, student_number: str) -> HttpResponse:
+        """One attempt, as a doctor settles an appeal: the answers and marks per question, every acknowledged
+        save, the degree, and the override and reopen forms (POST), all through the API's own services."""
+        exam = self._own_exam(request, exam_id)
+        user: Any = request.user
+        try:
+            attempt = attempt_of_student(user=user, exam_id=exam.id, student_number=student_number)
+        except NotFound as missing:
+            raise Http404(str(missing.detail)) from missing
+        if request.method == "POST":
+            if not self.has_change_permission(request, exam):
+                raise PermissionDenied
+            self._appeal_action(request, exam, student_number)
+            return HttpResponseRedirect(request.path)
+        questions = attempt_marks(attempt=attempt)
+        choice_texts = dict(Choice.objects.filter(question__exam_id=exam.id).values_list("id", "text"))
+        for question in questions:
+            question["your_texts"] = [choice_texts.get(c, c) for c in question["your_choices"]]
+            question["correct_texts"] = [choice_texts.get(c, c) for c in question["correct_choices"]]
+        events = attempt_history(user=user, exam_id=exam.id, student_number=student_number)
+        context = {
+            **self._page_context(request, exam, f"Attempt of {student_number}"),
+            "attempt": attempt,
+            "questions": questions,
+            "events": [(event, [choice_texts.get(c, c) for c in event.choice_ids]) for event in events],
+            "degree": Degree.objects.filter(exam_id=exam.id, student_id=attempt.student_id).first(),
+            "can_change": self.has_change_permission(request, exam),
+        }
+        return TemplateResponse(request, "admin/grading/exam/appeal.html", context)
+
+    def _appeal_action(self, request: HttpRequest, exam: Exam, student_number: str) -> None:
+        user: Any = request.user
+        action, now = request.POST.get("action"), timezone.now()
+        try:
+            if action == "override":
+                marks = Decimal(request.POST.get("marks_obtained", "").strip() or "nan")
+                if not marks.is_finite():
+                    raise InvalidOperation
+                degree_override(
+                    user=user,
+                    exam_id=exam.id,
+                    student_number=student_number,
+                    marks_obtained=marks,
+                    reason=request.POST.get("reason", ""),
+                    now=now,
+                )
+                self.message_user(request, "Degree overridden.", messages.SUCCESS)
+            elif action == "remove_override":
+                degree_override_remove(user=user, exam_id=exam.id, student_number=student_number, now=now)
+                self.message_user(request, "Override removed; the next grading recomputes this degree.")
+            elif action == "reopen":
+                minutes = int(request.POST.get("extra_minutes", ""))
+                if not 1 <= minutes <= 24 * 60:
+                    raise ValueError
+                attempt_reopen(
+                    user=user,
+                    exam_id=exam.id,
+                    student_number=student_number,
+                    extra_minutes=minutes,
+                    reason=request.POST.get("reason", "").strip(),
+                    now=now,
+                )
+                self.message_user(request, f"Attempt reopened for {minutes} minutes.", messages.SUCCESS)
+            else:
+                raise Http404("No such action.")
+        except (InvalidOperation, ValueError):
+            self.message_user(request, "Give a number in range.", messages.ERROR)
+        except (DomainError, APIException) as refusal:
+            self.message_user(request, _refusal_text(refusal), messages.ERROR)
+
+    def _page_context(self, request: HttpRequest, exam: Exam, title: str) -> dict[str, Any]:
+        return {
+            **self.admin_site.each_context(request),
+            "title": f"{exam.code}: {title}",
+            "exam": exam,
+            "opts": self.opts,
+            "exam_url": reverse("admin:exams_exam_change", args=[exam.id]),
+        }
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -179,6 +271,14 @@ class GradingExamAdmin(ExamAdmin):
             extra_context["dashboard"] = dashboard_context(exam=exam, now=timezone.now())
             extra_context["grading"] = grading_context(exam=exam)
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+def _refusal_text(refusal: Exception) -> str:
+    """A refused service call as one sentence for the admin's message, the fields' reasons included."""
+    detail = getattr(refusal, "detail", refusal)
+    fields = getattr(refusal, "fields", None) or {}
+    reasons = " ".join(str(reason) for messages_ in fields.values() for reason in messages_)
+    return f"{detail} {reasons}".strip()
 
 
 def dashboard_context(*, exam: Exam, now: Any) -> dict[str, Any]:
@@ -198,6 +298,7 @@ def dashboard_context(*, exam: Exam, now: Any) -> dict[str, Any]:
         "degrees_url": reverse("admin:grading_degree_changelist") + f"?exam__id__exact={exam.id}",
         "csv_url": reverse("admin:exams_exam_degrees_file", args=[exam.id, "csv"]),
         "xlsx_url": reverse("admin:exams_exam_degrees_file", args=[exam.id, "xlsx"]),
+        "attempts_url": reverse("admin:exams_exam_attempts", args=[exam.id]),
         "preview_url": reverse("admin:exams_exam_preview", args=[exam.id]),
         "jobs_url": reverse("admin:jobs_job_changelist"),
         "grade_url": reverse("admin:exams_exam_dashboard", args=[exam.id, "grade"]),

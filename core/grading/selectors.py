@@ -163,17 +163,24 @@ def result_for_student(*, student_id: int, exam_id: int) -> Degree:
 
 
 def review_for_student(*, student_id: int, exam_id: int) -> list[dict[str, Any]]:
-    """What the student answered and what was correct, question by question, in the attempt's order, with the
-    marks of each by the current key; only once their result is released and the exam's `review` is
-    "answers". NotFound otherwise."""
-    from core.answers.store import answer_store
-
+    """What the student answered and what was correct, question by question (attempt_marks), only once their
+    result is released and the exam's `review` is "answers". NotFound otherwise."""
     released = Degree.objects.filter(
         student_id=student_id, exam_id=exam_id, exam__results_released=True, exam__review=Exam.Review.ANSWERS
     )
     attempt = Attempt.objects.filter(student_id=student_id, exam_id=exam_id).first()
     if attempt is None or not released.exists():
         raise NotFound("No review is available for this exam.")
+    return attempt_marks(attempt=attempt)
+
+
+def attempt_marks(*, attempt: Attempt) -> list[dict[str, Any]]:
+    """Each question the attempt was given, in its order: the chosen and the correct choices (in the attempt's
+    choice order) and the marks by the current key. No visibility rule: callers decide who may see it (the
+    student's review after release, a doctor's appeal page)."""
+    from core.answers.store import answer_store
+
+    exam_id, student_id = attempt.exam_id, attempt.student_id
     questions = {q.id: q for q in Question.objects.filter(exam_id=exam_id).prefetch_related("choices")}
     key = answer_key_get(exam_id=exam_id)
     saved = answer_store().for_exam(exam_id=exam_id, student_ids=[student_id]).get(student_id, [])

@@ -9,12 +9,14 @@ from django.utils import timezone
 from openpyxl import load_workbook
 from tablib import Dataset
 
+from core.answers.store import SaveOrigin, answer_store
 from core.exams.models import Attempt, Exam
 from core.grading.admin import GradingExamAdmin
 from core.grading.models import Degree
 from core.grading.resources import DegreeResource
 from core.grading.selectors import exam_stats
-from core.grading.tests.factories import answer, make_admin, make_doctor, make_exam, make_student, start
+from core.grading.services import student_grade
+from core.grading.tests.factories import answer, key_of, make_admin, make_doctor, make_exam, make_student, start
 from core.jobs.models import Job
 
 
@@ -311,3 +313,74 @@ class ExamDashboardTests(TestCase):
         self.assertContains(page, 'id="exam-items"')
         self.assertContains(page, "<td>50.0%</td>", html=True)
         self.assertContains(page, '<meter min="0" max="2" value="1">1</meter>', html=True)
+
+
+class AppealPageTests(TestCase):
+    """The attempt's page in the admin: what a doctor reads and does when a student appeals."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor, cls.other = make_doctor(), make_doctor()
+
+    def setUp(self) -> None:
+        self.exam = make_exam(owner=self.doctor, questions=[(1, 3, {0}), (1, 3, {1})])
+        self.student = make_student()
+        Exam.objects.filter(pk=self.exam.pk).update(level=self.student.level)
+        start(self.exam, self.student)
+        key = key_of(self.exam)
+        for question, choice in ((0, 2), (0, 0), (1, 2)):  # the first save of question 0 is replaced
+            answer_store().save(
+                exam_id=self.exam.id,
+                student_id=self.student.id,
+                answers=[(key[question][0], [key[question][1][choice]])],
+                saved_at=timezone.now(),
+                origin=SaveOrigin(client_ip="192.0.2.7", user_agent="HallBrowser/1.0"),
+            )
+        student_grade(exam_id=self.exam.id, student_id=self.student.id)
+        self.url = f"/admin/exams/exam/{self.exam.id}/attempts/{self.student.student_number}/"
+        self.client.force_login(self.doctor)
+
+    def test_the_exam_page_links_to_its_attempts_and_each_attempt_to_its_appeal_page(self) -> None:
+        self.assertContains(self.client.get(f"/admin/exams/exam/{self.exam.id}/change/"), "Attempts and appeals")
+        self.assertContains(self.client.get(f"/admin/exams/exam/{self.exam.id}/attempts/"), self.url)
+
+    def test_it_shows_the_marks_per_question_and_every_acknowledged_save_with_where_it_came_from(self) -> None:
+        page = self.client.get(self.url)
+        self.assertContains(page, "1 of 2")
+        self.assertContains(page, "192.0.2.7", count=3)
+        self.assertContains(page, "HallBrowser/1.0", count=3)
+        rows = page.content.decode().split('id="history"')[1]
+        self.assertLess(rows.index("c2"), rows.index("c0"))  # in the order the server accepted them
+
+    def test_an_override_with_a_reason_changes_the_degree_and_grading_leaves_it(self) -> None:
+        self.client.post(self.url, {"action": "override", "marks_obtained": "2", "reason": "Scanner misread"})
+        degree = Degree.objects.get(exam=self.exam, student=self.student)
+        self.assertEqual(
+            (degree.marks_obtained, degree.source, degree.override_reason), (2, "manual", "Scanner misread")
+        )
+        student_grade(exam_id=self.exam.id, student_id=self.student.id)
+        self.assertEqual(Degree.objects.get(pk=degree.pk).marks_obtained, 2)
+        self.client.post(self.url, {"action": "remove_override"})
+        self.assertEqual(Degree.objects.get(pk=degree.pk).source, "online")
+
+    def test_an_override_without_a_reason_or_above_the_marks_available_is_refused(self) -> None:
+        for marks, reason in (("2", " "), ("3", "too generous")):
+            response = self.client.post(
+                self.url, {"action": "override", "marks_obtained": marks, "reason": reason}, follow=True
+            )
+            self.assertEqual(response.status_code, 200)
+        self.assertEqual(Degree.objects.get(exam=self.exam, student=self.student).source, "online")
+
+    def test_reopen_gives_the_attempt_more_minutes_with_a_reason(self) -> None:
+        Attempt.objects.filter(exam=self.exam, student=self.student).update(finished_at=timezone.now())
+        self.client.post(self.url, {"action": "reopen", "extra_minutes": "15", "reason": "Power cut in hall B"})
+        attempt = Attempt.objects.get(exam=self.exam, student=self.student)
+        self.assertIsNone(attempt.finished_at)
+        self.assertGreater(attempt.reopened_until, timezone.now() + timedelta(minutes=14))
+
+    def test_another_doctor_reaches_no_appeal_page(self) -> None:
+        self.client.force_login(self.other)
+        self.assertEqual(self.client.get(self.url).status_code, 404)
+        self.assertEqual(
+            self.client.post(self.url, {"action": "reopen", "extra_minutes": "5", "reason": "x"}).status_code, 404
+        )
