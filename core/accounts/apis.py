@@ -26,6 +26,7 @@ from core.accounts.tokens import (
     VerifySerializer,
     user_payload,
 )
+from core.accounts.validators import STUDENT_NUMBER_REGEX
 from core.common.fields import StrictCharField
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.permissions import IsAdmin, IsDoctorOrAdmin, IsPerson, IsPersonDoctorOrAdmin
@@ -132,7 +133,7 @@ class StudentsApi(APIView):
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
         full_name = serializers.CharField(max_length=200)
-        student_number = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", max_length=64)
+        student_number = serializers.RegexField(STUDENT_NUMBER_REGEX, max_length=64)
         level = serializers.CharField(max_length=100)
         password = serializers.CharField(required=False, allow_null=True, min_length=8, max_length=128)
 

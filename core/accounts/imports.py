@@ -3,7 +3,6 @@ student_number (columns student_number, full_name, email, level). Used by core.g
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -14,8 +13,8 @@ from django.utils import timezone
 
 from core.accounts.models import Level, Role, User
 from core.accounts.selectors import students_visible_to
+from core.accounts.validators import STUDENT_NUMBER_MESSAGE, STUDENT_NUMBER_RE
 
-STUDENT_NUMBER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FULL_NAME_MAX = 200
 LEVEL_NAME_MAX = 100
 EMAIL_MAX = 254
@@ -33,7 +32,7 @@ class StudentRow:
 def student_row_check(row: StudentRow) -> str | None:
     """Why this row cannot be imported, or None when it is fine."""
     if not STUDENT_NUMBER_RE.fullmatch(row.student_number):
-        return "student_number must be 1 to 64 letters, digits, '-' or '_'."
+        return STUDENT_NUMBER_MESSAGE
     if not row.full_name:
         return "full_name is empty."
     if len(row.full_name) > FULL_NAME_MAX:

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.accounts.validators import validate_student_number
+
 
 class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
@@ -64,7 +66,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.STUDENT, db_index=True)
     full_name = models.CharField(max_length=200, blank=True)
     # A string, so that leading zeros are kept ("002299").
-    student_number = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    student_number = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, validators=[validate_student_number]
+    )
     level = models.ForeignKey(Level, null=True, blank=True, on_delete=models.PROTECT, related_name="students")
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.accounts.models import Role, User
+from core.accounts.validators import STUDENT_NUMBER_REGEX
 from core.common.errors import DomainError, PayloadTooLarge
 from core.common.fields import MarksField, StrictCharField
 from core.common.pagination import PageNumberPagination, PageQuerySerializer, page_of
@@ -51,15 +52,12 @@ class StrictGradeField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-STUDENT_NUMBER = r"^[A-Za-z0-9_-]{1,64}$"
-
-
 class GradeSubmitApi(APIView):
     permission_classes = [IsDoctorOrAdmin]
 
     class InputSerializer(serializers.Serializer):
         student_id = serializers.RegexField(
-            STUDENT_NUMBER, max_length=64, help_text="The student number (a string; leading zeros are kept)."
+            STUDENT_NUMBER_REGEX, max_length=64, help_text="The student number (a string; leading zeros are kept)."
         )
         subject = serializers.CharField(max_length=100, help_text="The subject's name.")
         grade = StrictGradeField(min_value=0, max_value=100, help_text="A JSON integer from 0 to 100.")

@@ -6,12 +6,12 @@ Pure functions, no database: the synchronous `POST /import` and a background imp
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lxml import etree
 
+from core.accounts.validators import STUDENT_NUMBER_RE
 from core.common.errors import DomainError, Invalid
 
 ROOT_TAG = "mcq-test-results"
@@ -23,7 +23,6 @@ CONTENT_TYPE = "text/xml+markr"
 # The columns behind these values: Exam.code (64), User.student_number (64), User.full_name (200),
 # Degree.marks_* (PostgreSQL integer).
 TEST_ID_MAX = 64
-STUDENT_NUMBER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FULL_NAME_MAX = 200
 NAME_PART_MAX = 100  # MarkrScan.first_name and last_name
 MARKS_MAX = 2_147_483_647

@@ -12,8 +12,8 @@ from import_export import fields, resources, widgets
 
 from core.accounts.models import Subject, User
 from core.accounts.services import subject_for_writer, subject_get_or_create
+from core.accounts.validators import STUDENT_NUMBER_MESSAGE, STUDENT_NUMBER_RE
 from core.common.errors import DomainError
-from core.gradebook.markr import STUDENT_NUMBER_RE
 from core.gradebook.models import SubjectGrade
 
 
@@ -32,7 +32,7 @@ class StudentNumberWidget(widgets.ForeignKeyWidget):
 
         number = _cell_text(value)
         if not STUDENT_NUMBER_RE.fullmatch(number):
-            raise ValueError("student_number must be 1 to 64 letters, digits, '-' or '_'.")
+            raise ValueError(STUDENT_NUMBER_MESSAGE)
         return student_get_or_create(student_number=number)
 
 

@@ -14,6 +14,7 @@ from import_export import fields, resources, widgets
 
 from core.accounts.models import Role, User
 from core.accounts.services import student_create
+from core.accounts.validators import STUDENT_NUMBER_MESSAGE, STUDENT_NUMBER_RE
 from core.exams.models import Exam
 from core.grading.models import Degree
 
@@ -48,8 +49,8 @@ class StudentNumberWidget(widgets.ForeignKeyWidget):
 
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> User:
         number = _cell_text(value)
-        if not number or len(number) > 64:
-            raise ValueError("student_number must be 1 to 64 characters.")
+        if not STUDENT_NUMBER_RE.fullmatch(number):
+            raise ValueError(STUDENT_NUMBER_MESSAGE)
         student = User.objects.filter(student_number=number).first()
         if student is None:
             name = _cell_text((row or {}).get("full_name"))

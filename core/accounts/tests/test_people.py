@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.test import TestCase
 from rest_framework.test import APIClient
 
@@ -34,6 +35,21 @@ class StudentsApiTests(TestCase):
         response = self.create(client_for(self.doctor), student_number="", email="not-an-email")
         self.assertEqual(response.status_code, 400)
         self.assertEqual(set(response.json()["fields"]), {"student_number", "email"})
+
+    def test_a_student_number_outside_letters_digits_dash_and_underscore_is_a_400(self) -> None:
+        for number in ("a b", "a/b", "é1", "x" * 65):
+            response = self.create(client_for(self.doctor), student_number=number)
+            self.assertEqual(response.status_code, 400, number)
+            self.assertEqual(list(response.json()["fields"]), ["student_number"])
+        self.assertEqual(self.create(client_for(self.doctor), student_number="A-z_09").status_code, 201)
+
+    def test_the_model_field_refuses_the_same_numbers(self) -> None:
+        student = make_student()
+        for number in ("a b", "a/b", "x" * 65):
+            student.student_number = number
+            with self.assertRaises(ValidationError, msg=number) as refused:
+                student.full_clean()
+            self.assertIn("student_number", refused.exception.message_dict)
 
     def test_a_student_may_not_create_or_list_students(self) -> None:
         student = make_student()

@@ -16,7 +16,6 @@ Running the same file twice leaves the same data: every write is an upsert or a 
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +32,7 @@ from django.utils import timezone
 from core.accounts.imports import StudentRow, students_import
 from core.accounts.models import Role, User
 from core.accounts.services import subject_refusal, subjects_for_writer
+from core.accounts.validators import STUDENT_NUMBER_MESSAGE, STUDENT_NUMBER_RE
 from core.common.errors import Conflict, DomainError, Invalid, NotFound, StoreUnavailable
 from core.exams.models import Exam
 from core.gradebook.imports.files import (
@@ -79,7 +79,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 IMPORT_KINDS = (*COLUMNS, Job.Kind.IMPORT_MARKR)
 
-STUDENT_NUMBER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SUBJECT_NAME_MAX = 100
 MARKS_MAX = 2_147_483_647
 _STORE_ERRORS = (BotoCoreError, ClientError, OSError)
@@ -384,7 +383,7 @@ def _run_degrees(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
             number = values[0].strip()
             obtained, available = _count(values[1]), _count(values[2])
             if not STUDENT_NUMBER_RE.fullmatch(number):
-                errors.append({"row": line, "message": "student_number must be 1 to 64 letters, digits, '-' or '_'."})
+                errors.append({"row": line, "message": STUDENT_NUMBER_MESSAGE})
             elif obtained is None or available is None:
                 errors.append(
                     {"row": line, "message": "marks_obtained and marks_available must be non-negative integers."}

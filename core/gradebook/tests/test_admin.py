@@ -51,6 +51,11 @@ class SubjectGradeResourceTests(TestCase):
         self.assertTrue(result.has_validation_errors() or result.has_errors())
         self.assertEqual(SubjectGrade.objects.get().grade, 50)
 
+    def test_a_student_number_the_api_refuses_is_a_row_error(self) -> None:
+        result = SubjectGradeResource().import_data(dataset(("a b", "Math", 70), ("x" * 65, "Math", 70)))
+        self.assertTrue(result.has_validation_errors() or result.has_errors())
+        self.assertEqual(list(SubjectGrade.objects.values_list("student__student_number", "grade")), [("002299", 50)])
+
     def test_a_doctor_imports_only_into_their_subjects(self) -> None:
         make_doctor(subjects=["Physics"])
         subject_get_or_create(name="Markr")  # shared, taught by nobody

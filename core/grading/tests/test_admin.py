@@ -9,6 +9,8 @@ from django.utils import timezone
 from openpyxl import load_workbook
 from tablib import Dataset
 
+from core.accounts.models import User
+from core.accounts.tests.factories import client_for
 from core.answers.store import SaveOrigin, answer_store
 from core.exams.models import Attempt, Exam
 from core.grading.admin import GradingExamAdmin
@@ -53,6 +55,17 @@ class DegreeImportTests(TestCase):
         result = import_rows(self.other, [(self.paper.code, "p-003", "Cy", 3, 6)])
         self.assertTrue(result.has_errors() or result.has_validation_errors())
         self.assertFalse(Degree.objects.exists())
+
+    def test_it_refuses_a_student_number_that_the_api_refuses(self) -> None:
+        for number in ("p 004", "p/004", "x" * 65):
+            api = client_for(self.doctor).post(
+                "/api/students", {"full_name": "Di", "student_number": number, "level": "Year 1"}, format="json"
+            )
+            self.assertEqual(api.status_code, 400, number)
+            result = import_rows(self.doctor, [(self.paper.code, number, "Di", 3, 6)])
+            self.assertTrue(result.has_errors() or result.has_validation_errors(), number)
+        self.assertFalse(Degree.objects.exists())
+        self.assertFalse(User.objects.filter(full_name="Di").exists())
 
 
 class DegreeAdminTests(TestCase):

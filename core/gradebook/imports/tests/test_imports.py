@@ -243,6 +243,14 @@ class ImportJobTests(TestCase):
         self.assertEqual([error["row"] for error in job.errors], [5, 6])
         self.assertEqual(again.errors, job.errors)
 
+    def test_a_degree_row_with_a_student_number_the_api_refuses_is_a_row_error(self) -> None:
+        exam = _exam(self.doctor)
+        data = b"student_number,marks_obtained,marks_available\nH6G 1,1,2\nH6G2,1,2\n"
+        job = self._run(data, kind="degrees", exam_id=exam.pk)
+        self.assertEqual([error["row"] for error in job.errors], [2])
+        self.assertIn("student_number", job.errors[0]["message"])
+        self.assertEqual(list(Degree.objects.values_list("student__student_number", flat=True)), ["H6G2"])
+
     def test_markr_results_are_merged_in_the_background_and_bad_results_are_listed(self) -> None:
         code = f"H6MK{next(_counter)}"
         xml = f"""<?xml version="1.0" encoding="UTF-8" ?>
