@@ -153,12 +153,6 @@ class Table:
         return f"SELECT {', '.join(names)} FROM {cls.qualified(keyspace)} WHERE {conditions}{limit_clause}"  # noqa: S608
 
     @classmethod
-    def delete_cql(cls, keyspace: str, *, where: Sequence[str] = ()) -> str:
-        where = cls._checked(where) if where else tuple(c.name for c in cls.partition_keys())
-        conditions = " AND ".join(f"{name} = ?" for name in where)
-        return f"DELETE FROM {cls.qualified(keyspace)} WHERE {conditions}"  # noqa: S608
-
-    @classmethod
     def _checked(cls, names: Sequence[str] | None) -> tuple[str, ...]:
         if names is None:
             return cls.column_names()

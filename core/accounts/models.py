@@ -95,18 +95,6 @@ class User(AbstractBaseUser, PermissionsMixin):
             return f"{self.student_number} {self.full_name}".strip()
         return self.email or self.full_name
 
-    @property
-    def is_doctor(self) -> bool:
-        return self.role == Role.DOCTOR
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
-
-    @property
-    def is_student(self) -> bool:
-        return self.role == Role.STUDENT
-
 
 class StudentManager(UserManager):
     def get_queryset(self) -> models.QuerySet[User]:

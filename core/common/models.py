@@ -1,14 +1,6 @@
 from django.db import models
 
 
-class TimeStampedModel(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        abstract = True
-
-
 class ErrorLog(models.Model):
     """One unhandled exception behind a 500 response (docs/product.md rule 8: a 500 is a bug)."""
 

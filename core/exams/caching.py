@@ -2,9 +2,9 @@
 
 Two entries per save, fetched with one `get_many` (three on the lean road, which also fetches the student's
 "sessions void before" entry: core/accounts/revocation.py):
-- the exam's key (question ids -> choice ids and the single-answer flag, status, grace, level), versioned by
-  the exam's `updated_at`, dropped whenever the exam, a question or a choice changes (services and the
-  receivers in `receivers.py`, so admin edits count too);
+- the exam's key (question ids -> choice ids and the single-answer flag, status, grace, level), dropped
+  whenever the exam, a question or a choice changes (services and the receivers in `receivers.py`, so admin
+  edits count too);
 - the attempt's window (started_at, deadline, finished_at, the ids of the questions it was given) of one
   (exam, student), written at start and finish, and dropped when an accommodation or a reopen moves that
   attempt's deadline. It carries the exam's `timing_version` it was read under: a change of closes_at or
@@ -45,7 +45,7 @@ from core.exams.models import Attempt, Choice, Exam
 logger = logging.getLogger(__name__)
 
 # Bump when the cached shapes change, so that old entries are never read as new ones.
-SCHEMA = 3
+SCHEMA = 4
 EXAM_KEY_TTL_SECONDS = 60 * 60
 # Longer than any sensible exam; after it, one query refills the entry.
 ATTEMPT_TTL_SECONDS = 12 * 60 * 60
@@ -54,7 +54,6 @@ ATTEMPT_TTL_SECONDS = 12 * 60 * 60
 @dataclass(frozen=True, slots=True)
 class ExamKey:
     exam_id: int
-    version: str  # the exam's updated_at when the key was read
     status: str
     kind: str
     level_id: int | None
@@ -90,7 +89,7 @@ def exam_key_build(*, exam_id: int) -> ExamKey | None:
     """Read an exam's key from PostgreSQL (two queries); None when there is no such exam."""
     exam = (
         Exam.objects.filter(pk=exam_id)
-        .values("id", "updated_at", "status", "kind", "level_id", "grace_seconds", "timing_version")
+        .values("id", "status", "kind", "level_id", "grace_seconds", "timing_version")
         .first()
     )
     if exam is None:
@@ -105,7 +104,6 @@ def exam_key_build(*, exam_id: int) -> ExamKey | None:
     # A question without choices cannot be answered, so it has no entry: answering it is a 422.
     return ExamKey(
         exam_id=exam["id"],
-        version=exam["updated_at"].isoformat(),
         status=exam["status"],
         kind=exam["kind"],
         level_id=exam["level_id"],

@@ -18,7 +18,7 @@ from core.exams.models import Choice, Exam, Question
 def _exam_changed(exam_id: int | None) -> None:
     if exam_id is None:
         return
-    # A question or choice edit is an edit of the exam: its updated_at is the version of the key.
+    # A question or choice edit is an edit of the exam: its updated_at moves, and its cached key is dropped.
     Exam.objects.filter(pk=exam_id).update(updated_at=timezone.now())
     exam_key_invalidate(exam_id=exam_id)
 

@@ -84,18 +84,6 @@ def _check_declarations(root: etree._Element) -> None:
         raise XmlDeclarationsForbidden()
 
 
-def markr_root(body: bytes) -> etree._Element:
-    """Parse `body` whole, safely. 400 for anything not well formed or that declares a DTD or entities."""
-    if not body.strip():
-        raise MalformedXml("The body is empty; send a Markr XML document.")
-    try:
-        root = etree.fromstring(body, etree.XMLParser(**SAFE_PARSING))
-    except etree.XMLSyntaxError as exc:
-        raise MalformedXml(f"The body is not well-formed XML: {exc.msg}") from exc
-    _check_declarations(root)
-    return root
-
-
 def _count(attribute: str, raw: str | None) -> tuple[int | None, str | None]:
     if raw is None:
         return None, f"summary-marks has no {attribute} attribute."

@@ -49,13 +49,6 @@ def file_delete(*, key: str) -> None:
         raise FileStoreDown() from exc
 
 
-def file_exists(*, key: str) -> bool:
-    try:
-        return file_store().exists(key)
-    except _STORE_ERRORS as exc:
-        raise FileStoreDown() from exc
-
-
 def file_download_url(*, key: str, filename: str, expires: int = DOWNLOAD_EXPIRES_SECONDS) -> str:
     """A link that downloads the file as an attachment for `expires` seconds.
 
