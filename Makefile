@@ -98,7 +98,7 @@ load: up ## Load test: 500 students log in and save answers for 60 s; fails if a
 	$(UP_ENV) $(SECRETS) $(PY) test_traffic.py $(LOAD_ARGS)
 
 .PHONY: screenshots
-screenshots: venv ## Screenshots of each page of the student site, in headless Chromium, into docs/screenshots/
+screenshots: venv ## Screenshots of each page of the student site and the doctor's admin screens, in headless Chromium, into docs/screenshots/
 	$(SERVICES) start postgres redis cassandra s3
 	scripts/browser.sh install
 	SITE_SCREENSHOTS=docs/screenshots DJANGO_SETTINGS_MODULE=core.settings.test ANSWER_STORE=cassandra $(SECRETS) $(PY) manage.py test core.site.tests.test_screenshots --noinput --parallel 1

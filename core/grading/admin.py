@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -21,7 +22,13 @@ from rest_framework.exceptions import APIException, NotFound
 
 from core.common.admin import RoleScopedImportExportAdmin
 from core.common.errors import DomainError
-from core.exams.accommodations import attempt_reopen
+from core.exams.accommodations import (
+    accommodation_list,
+    accommodation_remove,
+    accommodation_set,
+    attempt_reopen,
+    closes_at_for,
+)
 from core.exams.admin import ExamAdmin
 from core.exams.models import Choice, Exam
 from core.exams.selectors import attempt_counts, attempt_history, attempt_list, attempt_of_student
@@ -129,6 +136,7 @@ class GradingExamAdmin(ExamAdmin):
             path("<int:exam_id>/degrees.<str:file_format>", view(self.degrees_file), name="exams_exam_degrees_file"),
             path("<int:exam_id>/attempts/", view(self.attempts_view), name="exams_exam_attempts"),
             path("<int:exam_id>/attempts/<str:student_number>/", view(self.appeal_view), name="exams_exam_appeal"),
+            path("<int:exam_id>/accommodations/", view(self.accommodations_view), name="exams_exam_accommodations"),
         ]
         return [*extra, *super().get_urls()]
 
@@ -253,6 +261,57 @@ class GradingExamAdmin(ExamAdmin):
         except (DomainError, APIException) as refusal:
             self.message_user(request, _refusal_text(refusal), messages.ERROR)
 
+    def accommodations_view(self, request: HttpRequest, exam_id: int) -> HttpResponse:
+        """The exam's accommodations, and the forms (POST) that set or remove one, through the same services as
+        the API (the running attempt's deadline moves at once; each change is audited)."""
+        exam = self._own_exam(request, exam_id)
+        user: Any = request.user
+        if request.method == "POST":
+            if not self.has_change_permission(request, exam):
+                raise PermissionDenied
+            self._accommodation_action(request, exam)
+            return HttpResponseRedirect(request.path)
+        rows = [
+            (accommodation, closes_at_for(exam=exam, accommodation=accommodation))
+            for accommodation in accommodation_list(user=user, exam_id=exam.id)
+        ]
+        context = {
+            **self._page_context(request, exam, "Accommodations"),
+            "rows": rows,
+            "form": AccommodationForm(),
+            "can_change": self.has_change_permission(request, exam),
+        }
+        return TemplateResponse(request, "admin/grading/exam/accommodations.html", context)
+
+    def _accommodation_action(self, request: HttpRequest, exam: Exam) -> None:
+        user: Any = request.user
+        action, now = request.POST.get("action"), timezone.now()
+        try:
+            if action == "set":
+                form = AccommodationForm(request.POST)
+                if not form.is_valid():
+                    reasons = " ".join(str(e) for errors in form.errors.values() for e in errors)
+                    self.message_user(request, f"Not set: {reasons}", messages.ERROR)
+                    return
+                number = form.cleaned_data["student_number"]
+                accommodation_set(
+                    user=user,
+                    exam_id=exam.id,
+                    student_number=number,
+                    extra_minutes=form.cleaned_data["extra_minutes"],
+                    closes_at=form.cleaned_data["closes_at"],
+                    now=now,
+                )
+                self.message_user(request, f"Accommodation of {number} set.", messages.SUCCESS)
+            elif action == "remove":
+                number = request.POST.get("student_number", "").strip()
+                accommodation_remove(user=user, exam_id=exam.id, student_number=number, now=now)
+                self.message_user(request, f"Accommodation of {number} removed.", messages.SUCCESS)
+            else:
+                raise Http404("No such action.")
+        except (DomainError, APIException) as refusal:
+            self.message_user(request, _refusal_text(refusal), messages.ERROR)
+
     def _page_context(self, request: HttpRequest, exam: Exam, title: str) -> dict[str, Any]:
         return {
             **self.admin_site.each_context(request),
@@ -271,6 +330,18 @@ class GradingExamAdmin(ExamAdmin):
             extra_context["dashboard"] = dashboard_context(exam=exam, now=timezone.now())
             extra_context["grading"] = grading_context(exam=exam)
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+class AccommodationForm(forms.Form):
+    """The accommodations page's "set" form: the bounds of PUT /api/exams/{id}/accommodations/{number}."""
+
+    student_number = forms.CharField(max_length=64)
+    extra_minutes = forms.IntegerField(min_value=0, max_value=7 * 24 * 60)
+    closes_at = forms.DateTimeField(
+        required=False,
+        label="Closes at for them (optional)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
 
 
 def _refusal_text(refusal: Exception) -> str:
@@ -299,6 +370,7 @@ def dashboard_context(*, exam: Exam, now: Any) -> dict[str, Any]:
         "csv_url": reverse("admin:exams_exam_degrees_file", args=[exam.id, "csv"]),
         "xlsx_url": reverse("admin:exams_exam_degrees_file", args=[exam.id, "xlsx"]),
         "attempts_url": reverse("admin:exams_exam_attempts", args=[exam.id]),
+        "accommodations_url": reverse("admin:exams_exam_accommodations", args=[exam.id]),
         "preview_url": reverse("admin:exams_exam_preview", args=[exam.id]),
         "jobs_url": reverse("admin:jobs_job_changelist"),
         "grade_url": reverse("admin:exams_exam_dashboard", args=[exam.id, "grade"]),

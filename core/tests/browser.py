@@ -4,6 +4,7 @@ accessibility scans. Shared by every suite that drives a page (the student site,
 
     from core.tests.browser import BrowserTestCase          # a StaticLiveServerTestCase with self.driver
     driver = start_chromium(width=390, language="ar")        # anywhere else; call driver.quit() after
+    sign_in_to_admin(driver, live_server_url, doctor)        # an admin session in that browser
 """
 
 from __future__ import annotations
@@ -91,6 +92,18 @@ def stop_chromium(driver: Any) -> None:
         driver.quit()
     finally:
         shutil.rmtree(getattr(driver, "profile_dir", ""), ignore_errors=True)
+
+
+def sign_in_to_admin(driver: Any, base_url: str, user: Any) -> None:
+    """Gives the browser a signed-in admin session of this user (Django's own session, as the login page would;
+    spares the login throttle)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    driver.get(f"{base_url}/admin/login/")
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    driver.add_cookie({"name": cookie.key, "value": cookie.value, "path": "/"})
 
 
 def set_offline(driver: Any, offline: bool) -> None:

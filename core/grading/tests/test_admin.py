@@ -12,7 +12,8 @@ from tablib import Dataset
 from core.accounts.models import User
 from core.accounts.tests.factories import client_for
 from core.answers.store import SaveOrigin, answer_store
-from core.exams.models import Attempt, Exam
+from core.audit.models import AuditRecord
+from core.exams.models import Accommodation, Attempt, Exam
 from core.grading.admin import GradingExamAdmin
 from core.grading.models import Degree
 from core.grading.resources import DegreeResource
@@ -397,3 +398,68 @@ class AppealPageTests(TestCase):
         self.assertEqual(
             self.client.post(self.url, {"action": "reopen", "extra_minutes": "5", "reason": "x"}).status_code, 404
         )
+
+
+class AccommodationPageTests(TestCase):
+    """The exam's accommodations in the admin, through the same services as the API."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor, cls.other = make_doctor(), make_doctor()
+
+    def setUp(self) -> None:
+        now = timezone.now()
+        self.exam = make_exam(
+            owner=self.doctor, opens_at=now - timedelta(minutes=10), closes_at=now + timedelta(hours=2)
+        )
+        self.student = make_student()
+        Exam.objects.filter(pk=self.exam.pk).update(level=self.student.level)
+        self.exam.refresh_from_db()
+        self.attempt = start(self.exam, self.student)
+        self.url = f"/admin/exams/exam/{self.exam.id}/accommodations/"
+        self.client.force_login(self.doctor)
+
+    def set(self, **fields: str) -> object:
+        return self.client.post(self.url, {"action": "set", **fields}, follow=True)
+
+    def test_the_exam_page_links_to_its_accommodations(self) -> None:
+        self.assertContains(self.client.get(f"/admin/exams/exam/{self.exam.id}/change/"), self.url)
+
+    def test_setting_one_moves_the_running_attempts_deadline_at_once_and_is_audited(self) -> None:
+        before = self.attempt.deadline
+        page = self.set(student_number=self.student.student_number, extra_minutes="20", closes_at="")
+        self.assertContains(page, f"Accommodation of {self.student.student_number} set.")
+        self.assertContains(page, self.student.full_name)
+        self.attempt.refresh_from_db()
+        self.assertEqual(self.attempt.deadline, before + timedelta(minutes=20))
+        record = AuditRecord.objects.get(exam_id=self.exam.id, action="accommodation.set")
+        self.assertEqual(record.detail["extra_minutes"], 20)
+
+    def test_removing_one_takes_the_extra_time_away(self) -> None:
+        self.set(student_number=self.student.student_number, extra_minutes="20", closes_at="")
+        page = self.client.post(
+            self.url, {"action": "remove", "student_number": self.student.student_number}, follow=True
+        )
+        self.assertContains(page, "removed")
+        self.assertFalse(Accommodation.objects.filter(exam=self.exam).exists())
+        self.assertTrue(AuditRecord.objects.filter(exam_id=self.exam.id, action="accommodation.removed").exists())
+
+    def test_a_refusal_is_an_error_message_not_a_server_error(self) -> None:
+        outsider = make_student(level="Year 2")
+        page = self.set(student_number=outsider.student_number, extra_minutes="20", closes_at="")
+        self.assertContains(page, "in this exam&#x27;s level")
+        page = self.set(student_number=self.student.student_number, extra_minutes="-5", closes_at="")
+        self.assertContains(page, "Not set:")
+        Exam.objects.filter(pk=self.exam.pk).update(results_released=True)
+        page = self.set(student_number=self.student.student_number, extra_minutes="20", closes_at="")
+        self.assertContains(page, "results of this exam are released")
+        self.assertFalse(Accommodation.objects.filter(exam=self.exam).exists())
+
+    def test_another_doctor_reaches_no_accommodations_page(self) -> None:
+        self.client.force_login(self.other)
+        self.assertEqual(self.client.get(self.url).status_code, 404)
+        response = self.client.post(
+            self.url, {"action": "set", "student_number": self.student.student_number, "extra_minutes": "20"}
+        )
+        self.assertEqual(response.status_code, 404)
+        self.assertFalse(Accommodation.objects.filter(exam=self.exam).exists())

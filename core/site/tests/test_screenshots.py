@@ -1,5 +1,6 @@
-"""`make screenshots`: each page of the student site in headless Chromium, written to docs/screenshots/ (shown in
-the README). Runs only when SITE_SCREENSHOTS names the folder, so that `make test` never rewrites the docs."""
+"""`make screenshots`: each page of the student site, and the doctor's main admin screens, in headless Chromium,
+written to docs/screenshots/ (shown in the README). Runs only when SITE_SCREENSHOTS names the folder, so that
+`make test` never rewrites the docs."""
 
 from __future__ import annotations
 
@@ -13,9 +14,14 @@ from django.core.cache import cache
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 
-from core.exams.models import Exam
+from core.accounts.models import User
+from core.answers.store import SaveOrigin, answer_store
+from core.exams.accommodations import accommodation_set
+from core.exams.models import Attempt, Exam
 from core.exams.tests.factories import make_doctor, make_exam
 from core.grading.models import Degree
+from core.grading.services import student_grade
+from core.grading.tests.factories import key_of, start
 from core.site.tests.support import (
     button,
     choose,
@@ -29,17 +35,22 @@ from core.site.tests.support import (
     wait_for,
     wait_saved,
 )
-from core.tests.browser import BrowserTestCase, set_offline, start_chromium, stop_chromium
+from core.tests.browser import BrowserTestCase, set_offline, sign_in_to_admin, start_chromium, stop_chromium
 
 FOLDER = os.environ.get("SITE_SCREENSHOTS", "")
 
 
 @unittest.skipUnless(FOLDER, "screenshots are taken by `make screenshots` (SITE_SCREENSHOTS=docs/screenshots)")
 class ScreenshotTests(BrowserTestCase):
-    def shoot(self, driver: object, name: str) -> None:
+    def shoot(self, driver: object, name: str, at: str | None = None) -> None:
+        """The viewport, scrolled to the top or to the element that the CSS selector `at` finds."""
         folder = Path(settings.BASE_DIR) / FOLDER
         folder.mkdir(parents=True, exist_ok=True)
-        driver.execute_script("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
+        if at is None:
+            driver.execute_script("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
+        else:
+            element = driver.find_element(By.CSS_SELECTOR, at)  # type: ignore[attr-defined]
+            driver.execute_script("arguments[0].scrollIntoView()", element)  # type: ignore[attr-defined]
         settle(0.4)
         driver.save_screenshot(str(folder / f"{name}.png"))  # type: ignore[attr-defined]
 
@@ -99,3 +110,62 @@ class ScreenshotTests(BrowserTestCase):
             self.shoot(phone, "exam-phone-arabic")
         finally:
             stop_chromium(phone)
+
+    def test_take_a_screenshot_of_each_admin_screen_of_a_doctor(self) -> None:
+        cache.clear()
+        driver = self.driver
+        doctor = make_doctor()
+        now = timezone.now()
+        exam = make_exam(owner=doctor, closes_at=now + timedelta(hours=1), questions=colour_questions(6))
+        Exam.objects.filter(pk=exam.pk).update(title="Colours and light", duration_minutes=45)
+        exam.refresh_from_db()
+        key = key_of(exam)
+        names = ("Amal Haddad", "Bilal Nasser", "Carla Mendes", "Dina Youssef", "Elias Karam", "Farah Saleh")
+        students = []
+        for index, name in enumerate(names):
+            student = make_student()
+            User.objects.filter(pk=student.pk).update(full_name=name)
+            student.full_name = name
+            students.append(student)
+            start(exam, student, started_at=now - timedelta(minutes=30 - index * 3))
+            for number, (question_id, choice_ids) in enumerate(key[: 2 + index % 5]):
+                answer_store().save(
+                    exam_id=exam.id,
+                    student_id=student.id,
+                    answers=[(question_id, [choice_ids[(number + index) % 2]])],
+                    saved_at=now - timedelta(minutes=25 - index * 3 - number),
+                    origin=SaveOrigin(
+                        client_ip=f"10.20.1.{11 + index}", user_agent="Mozilla/5.0 (X11; Linux) Firefox/133.0"
+                    ),
+                )
+            if index % 2:
+                Attempt.objects.filter(exam=exam, student=student).update(finished_at=now - timedelta(minutes=2))
+            student_grade(exam_id=exam.id, student_id=student.id)
+        accommodation_set(
+            user=doctor,
+            exam_id=exam.id,
+            student_number=students[0].student_number,
+            extra_minutes=15,
+            closes_at=None,
+            now=now,
+        )
+        accommodation_set(
+            user=doctor,
+            exam_id=exam.id,
+            student_number=students[3].student_number,
+            extra_minutes=30,
+            closes_at=exam.closes_at + timedelta(minutes=45),
+            now=now,
+        )
+
+        sign_in_to_admin(driver, self.live_server_url, doctor)
+        driver.get(self.url(f"/admin/exams/exam/{exam.id}/change/"))
+        wait_for(driver, lambda d: d.find_element(By.ID, "grading-histogram"))
+        self.shoot(driver, "admin-exam-dashboard")
+        self.shoot(driver, "admin-exam-authoring", at=".inline-group")
+        driver.get(self.url(f"/admin/exams/exam/{exam.id}/attempts/{students[0].student_number}/"))
+        wait_for(driver, lambda d: d.find_element(By.ID, "history"))
+        self.shoot(driver, "admin-appeal")
+        driver.get(self.url(f"/admin/exams/exam/{exam.id}/accommodations/"))
+        wait_for(driver, lambda d: d.find_element(By.ID, "accommodations"))
+        self.shoot(driver, "admin-accommodations")
