@@ -24,7 +24,6 @@ from core.exams.errors import (
     AttemptNotFound,
     ExamInvalid,
     ExamNotClosed,
-    ExamNotFound,
     ResultsReleased,
     StudentNotInExam,
 )
@@ -136,16 +135,6 @@ def exam_release_check(*, exam: Exam, now: datetime) -> None:
 # --- accommodations --------------------------------------------------------------------------
 
 
-def _exam_for_staff_update(*, user: User, exam_id: int) -> Exam:
-    exams = Exam.objects.select_for_update().filter(pk=exam_id)
-    if user.role != Role.ADMIN:
-        exams = exams.filter(owner_id=user.id)
-    exam = exams.first()
-    if exam is None:
-        raise ExamNotFound()
-    return exam
-
-
 def _student_in_level(*, exam: Exam, student_number: str) -> User:
     level_id = exam.level_id
     student = None
@@ -178,7 +167,7 @@ def accommodation_set(
     """Give one student of the exam's level extra time (and optionally a later closing time). It applies to an
     attempt already running at once. 404 for an exam the user may not manage or a student not in its level;
     422 for a closes_at before the exam's; 409 results_released once results are out."""
-    exam = _exam_for_staff_update(user=user, exam_id=exam_id)
+    exam = exam_for_staff(user=user, exam_id=exam_id, lock=True)
     student = _student_in_level(exam=exam, student_number=student_number)
     if closes_at is not None and exam.closes_at is not None and closes_at < exam.closes_at:
         raise ExamInvalid(
@@ -216,7 +205,7 @@ def accommodation_set(
 @transaction.atomic
 def accommodation_remove(*, user: User, exam_id: int, student_number: str, now: datetime) -> None:
     """Take a student's accommodation away. A running attempt keeps at least until the moment of the change."""
-    exam = _exam_for_staff_update(user=user, exam_id=exam_id)
+    exam = exam_for_staff(user=user, exam_id=exam_id, lock=True)
     student = _student_in_level(exam=exam, student_number=student_number)
     accommodation = Accommodation.objects.filter(exam_id=exam.id, student_id=student.id).first()
     if accommodation is None:
@@ -247,7 +236,7 @@ def attempt_reopen(
 ) -> Attempt:
     """After an incident (a power cut in the hall): a finished or expired attempt can save again until
     now + extra_minutes, even if the exam has closed since. Recorded with who, when and why."""
-    exam = _exam_for_staff_update(user=user, exam_id=exam_id)
+    exam = exam_for_staff(user=user, exam_id=exam_id, lock=True)
     student = _student_in_level(exam=exam, student_number=student_number)
     attempt = Attempt.objects.select_for_update().filter(exam_id=exam.id, student_id=student.id).first()
     if attempt is None:

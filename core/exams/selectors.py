@@ -86,9 +86,11 @@ def audit_records_for(*, user: User, exam_id: int | None = None) -> QuerySet[Aud
 # --- for the exam's owner (and admins) -------------------------------------------------------
 
 
-def exam_for_staff(*, user: User, exam_id: int) -> Exam:
-    """An exam the user manages (their own; any for an admin); ExamNotFound otherwise."""
-    exams = Exam.objects.filter(pk=exam_id)
+def exam_for_staff(*, user: User, exam_id: int, lock: bool = False) -> Exam:
+    """An exam the user manages (their own; any for an admin); ExamNotFound otherwise. With `lock`, the row is
+    locked for the caller's transaction (SELECT ... FOR UPDATE), for services that change the exam."""
+    exams = Exam.objects.select_for_update() if lock else Exam.objects.all()
+    exams = exams.filter(pk=exam_id)
     if user.role != Role.ADMIN:
         exams = exams.filter(owner_id=user.id)
     exam = exams.first()

@@ -11,7 +11,7 @@ from typing import Any, NotRequired, TypedDict
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.accounts.models import Role, Subject, User
+from core.accounts.models import Subject, User
 from core.accounts.services import level_get_or_create, subject_for_writer
 from core.answers.store import SaveOrigin, StoredAnswer, answer_store
 from core.audit.services import audit_record
@@ -169,16 +169,6 @@ def exam_create(
     except IntegrityError as exc:  # a concurrent create took the code
         raise ExamCodeTaken(f"An exam with the code {code!r} already exists.") from exc
     _questions_create(exam=exam, questions=questions)
-    return exam
-
-
-def _exam_for_update(*, user: User, exam_id: int) -> Exam:
-    exams = Exam.objects.select_for_update().filter(pk=exam_id)
-    if user.role != Role.ADMIN:
-        exams = exams.filter(owner_id=user.id)
-    exam = exams.first()
-    if exam is None:
-        raise ExamNotFound()
     return exam
 
 
@@ -359,7 +349,7 @@ def exam_update(*, user: User, exam_id: int, changes: dict[str, Any], now: datet
     once an attempt exists, questions and choices may be corrected but not added or removed. A change of
     closes_at or duration_minutes moves the deadlines of running attempts (receivers.py); results are released
     only once no attempt can save (409 exam_not_closed). Every change is in the audit record."""
-    exam = _exam_for_update(user=user, exam_id=exam_id)
+    exam = selectors.exam_for_staff(user=user, exam_id=exam_id, lock=True)
     before = _exam_snapshot(exam)
     has_attempts = exam.attempts.exists()
     corrections: list[dict[str, Any]] = []
