@@ -16,7 +16,7 @@ urlpatterns = [
     path("", include("core.exams.urls")),
     path("", include("core.grading.urls")),
     path("", include("core.gradebook.urls")),
-    path("", include("core.gradebook.imports.urls")),
+    path("", include("core.imports.urls")),
     path("", include("core.handins.urls")),
     path("", include("core.site.urls")),
 ]

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "core.exams",
     "core.grading",
     "core.gradebook",
+    "core.imports",
     "core.handins",
 ]
 
@@ -149,7 +150,7 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 # Task modules outside an app's own tasks.py, which autodiscovery does not find.
-CELERY_IMPORTS = ("core.gradebook.imports.tasks",)
+CELERY_IMPORTS = ("core.imports.tasks",)
 CELERY_BEAT_SCHEDULE: dict = {
     # Grading chunks whose worker died are sent again after their lease (core.jobs.services.CHUNK_LEASE).
     "grading-rescue": {"task": "core.grading.tasks.grading_rescue_task", "schedule": 10.0},

@@ -8,7 +8,6 @@ from datetime import timedelta
 from django.test import TestCase
 from django.utils import timezone
 
-from core.accounts.imports import StudentRow, students_import
 from core.accounts.models import Subject, User
 from core.accounts.services import (
     SubjectNotYours,
@@ -20,6 +19,7 @@ from core.accounts.services import (
 from core.accounts.tests.factories import client_for, make_admin, make_doctor
 from core.exams.models import Exam
 from core.gradebook.services import MARKR_SUBJECT, markr_import
+from core.imports.students import StudentRow, students_import
 
 MARKR_DOC = """<mcq-test-results><mcq-test-result scanned-on="2017-12-04T12:12:10+11:00">
 <first-name>A</first-name><last-name>B</last-name><student-number>{number}</student-number>

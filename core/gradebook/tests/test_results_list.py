@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 from django.test import TestCase
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.accounts.tests.factories import api_key_for, client_for, make_admin, make_doctor, make_student
-from core.gradebook.imports.services import import_run, import_start
 from core.gradebook.tests.factories import MARKR
 from core.grading.models import Degree
-from core.jobs.models import Job
 
 
 def result(number: str, test_id: str, obtained: int, available: int, *, first: str, last: str, scanned: str) -> str:
@@ -112,27 +108,6 @@ class ResultsListTests(TestCase):
         first, _, last = student.full_name.partition(" ")
         row = next(r for r in self.rows("/results?test_id=RL-T2") if r["student_number"] == student.student_number)
         self.assertEqual((row["first_name"], row["last_name"], row["scanned_on"]), (first, last, None))
-
-    def test_a_background_import_keeps_the_names_and_scan_time_too(self) -> None:
-        body = document(result("RL003", "RL-T3", 7, 10, first="Jane", last="Austen", scanned="2020-01-02T03:04:05Z"))
-        job = import_start(
-            user=self.doctor, kind=Job.Kind.IMPORT_MARKR, file=io.BytesIO(document_bytes(body)), file_name="f"
-        )
-        import_run(job_id=job.pk)
-        self.assertEqual(
-            self.rows("/results?test_id=RL-T3"),
-            [
-                {
-                    "test_id": "RL-T3",
-                    "student_number": "RL003",
-                    "first_name": "Jane",
-                    "last_name": "Austen",
-                    "marks_available": 10,
-                    "marks_obtained": 7,
-                    "scanned_on": "2020-01-02T03:04:05Z",
-                }
-            ],
-        )
 
 
 def document_bytes(text: str) -> bytes:

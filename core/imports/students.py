@@ -1,5 +1,5 @@
 """Bulk student import: the rows of one batch of a background `students` import job, upserted by
-student_number (columns student_number, full_name, email, level). Used by core.gradebook.imports."""
+student_number (columns student_number, full_name, email, level). Used by core.imports.services."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def students_import(*, rows: list[StudentRow], user: User | None = None) -> list
 def _changes_refused(latest: dict[str, StudentRow], *, user: User) -> list[dict[str, object]]:
     """The rows in which a doctor would change a known student beyond what a doctor may; removed from `latest`."""
     known = {
-        number: (full_name, email or "", level or "")
+        str(number): (full_name, email or "", level or "")  # never None: filtered by the numbers in `latest`
         for number, full_name, email, level in User.objects.filter(
             role=Role.STUDENT, student_number__in=list(latest)
         ).values_list("student_number", "full_name", "email", "level__name")

@@ -9,7 +9,7 @@ Kinds and their rules:
   max rule of docs/product.md rule 4 (highest obtained and highest available, each on its own), source `upload`.
   An online exam is refused at submit (409). Unknown students are created from their number.
 - `markr` (Markr XML): the same merge as POST /import (source `markr`), creating unknown tests as paper exams.
-- `students` (student_number, full_name, email, level): upsert by student_number (core.accounts.imports).
+- `students` (student_number, full_name, email, level): upsert by student_number (core.imports.students).
 Running the same file twice leaves the same data: every write is an upsert or a max-merge.
 """
 
@@ -29,13 +29,14 @@ from django.core.files.storage import storages
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.accounts.imports import StudentRow, students_import
 from core.accounts.models import Role, User
 from core.accounts.services import subject_refusal, subjects_for_writer
 from core.accounts.validators import STUDENT_NUMBER_MESSAGE, STUDENT_NUMBER_RE
 from core.common.errors import Conflict, DomainError, Invalid, NotFound, StoreUnavailable
 from core.exams.models import Exam
-from core.gradebook.imports.files import (
+from core.gradebook.models import SubjectGrade
+from core.grading.models import Degree
+from core.imports.files import (
     CSV,
     XLSX,
     FileBroken,
@@ -47,8 +48,7 @@ from core.gradebook.imports.files import (
     xlsx_row_estimate,
     xlsx_rows,
 )
-from core.gradebook.models import SubjectGrade
-from core.grading.models import Degree
+from core.imports.students import StudentRow, students_import
 from core.jobs.models import Job
 from core.jobs.services import job_advance, job_begin, job_create, job_finish
 
@@ -109,7 +109,7 @@ def import_exam_get(*, user: User, exam_id: int | None) -> Exam:
 
 def import_start(*, user: User, kind: str, file: IO[bytes], file_name: str, exam_id: int | None = None) -> Job:
     """Check the file's kind, store it under imports/<uuid>, and queue the job that reads it."""
-    from core.gradebook.imports.tasks import import_run_task
+    from core.imports.tasks import import_run_task
 
     if kind not in IMPORT_KINDS:
         raise Invalid(f"Unknown import kind {kind!r}.", fields={"kind": [f"One of {', '.join(IMPORT_KINDS)}."]})

@@ -24,10 +24,10 @@ from core.accounts.services import (
 )
 from core.accounts.tokens import SingleUseRefreshToken
 from core.exams.models import Exam
-from core.gradebook.imports.services import import_run, import_start
-from core.gradebook.imports.tasks import import_run_task
 from core.gradebook.models import SubjectGrade
 from core.grading.models import Degree
+from core.imports.services import import_run, import_start
+from core.imports.tasks import import_run_task
 from core.jobs.models import Job
 
 _counter = iter(range(1, 1_000_000))
@@ -336,7 +336,7 @@ class SubjectGradesImportTests(TestCase):
         self.assertEqual(_grades(self.doctor, "H10 Dup"), {"H10A1": 40, "H10A2": 5})
 
     def test_the_last_line_wins_across_batches_too(self) -> None:
-        with patch("core.gradebook.imports.services.GRADE_BATCH_SIZE", 2):
+        with patch("core.imports.services.GRADE_BATCH_SIZE", 2):
             job = self._run("H10B1,H10 Across,10\nH10B2,H10 Across,20\nH10B1,H10 Across,30\nH10B1,H10 Across,7\n")
         self.assertEqual(job.status, "done")
         self.assertEqual(_grades(self.doctor, "H10 Across"), {"H10B1": 7, "H10B2": 20})

@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 
 from core.accounts.models import User
 from core.common.permissions import IsDoctorOrAdmin
-from core.gradebook.imports import services
-from core.gradebook.imports.files import (
+from core.imports import services
+from core.imports.files import (
     MULTIPART_OVERHEAD_BYTES,
     ImportFileTooLarge,
     LimitedTemporaryFileUploadHandler,

@@ -13,6 +13,6 @@ from core.jobs.services import JOB_LEASE, JobBusy
 )
 def import_run_task(job_id: int) -> None:
     """Read a stored grade file in batches into the gradebook; safe to run twice (see import_run)."""
-    from core.gradebook.imports.services import import_run
+    from core.imports.services import import_run
 
     import_run(job_id=job_id)

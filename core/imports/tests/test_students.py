@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.test import TestCase
 
-from core.accounts.imports import StudentRow, students_import
 from core.accounts.models import Role, User
 from core.accounts.services import doctor_create, student_create
+from core.imports.students import StudentRow, students_import
 
 
 def _row(line: int, number: str, name: str = "A Student", email: str = "", level: str = "Year 1") -> StudentRow:

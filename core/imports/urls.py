@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import path
 
-from core.gradebook.imports import apis
-from core.gradebook.imports.admin_views import import_start_view
+from core.imports import apis
+from core.imports.admin_views import import_start_view
 
 urlpatterns = [
     path("api/imports", apis.ImportsApi.as_view(), name="imports"),

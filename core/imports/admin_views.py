@@ -16,8 +16,8 @@ from django.urls import reverse
 from core.accounts.models import Role, User
 from core.common.errors import DomainError
 from core.exams.models import Exam
-from core.gradebook.imports import services
-from core.gradebook.imports.files import ImportFileTooLarge
+from core.imports import services
+from core.imports.files import ImportFileTooLarge
 from core.jobs.models import Job
 
 

@@ -7,7 +7,7 @@ from django.test import TestCase
 
 from core.accounts.services import doctor_create, student_create, subject_get_or_create
 from core.exams.models import Exam
-from core.gradebook.imports.services import import_run
+from core.imports.services import import_run
 from core.jobs.models import Job
 
 
