@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from typing import NamedTuple
 
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, UNUSABLE_PASSWORD_SUFFIX_LENGTH
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -15,7 +17,9 @@ from redis.exceptions import RedisError
 from core.accounts.models import ApiKey, Level, Role, Subject, User
 from core.accounts.revocation import entry_ttl_seconds, void_before_name
 from core.accounts.selectors import api_key_hash
-from core.common.errors import Conflict, NotFound
+from core.accounts.validators import STUDENT_NUMBER_MESSAGE, STUDENT_NUMBER_RE
+from core.common.db import server_bound_cursor
+from core.common.errors import Conflict, Invalid, NotFound
 
 API_KEY_PREFIX = "ek_"
 logger = logging.getLogger(__name__)
@@ -24,6 +28,16 @@ logger = logging.getLogger(__name__)
 def level_get_or_create(*, name: str) -> Level:
     level, _ = Level.objects.get_or_create(name=name.strip())
     return level
+
+
+def levels_ensure(*, names: Collection[str]) -> dict[str, int]:
+    """Level name -> id for every name, creating the unknown ones (set-based: one bulk insert for them all)."""
+    existing = dict(Level.objects.filter(name__in=names).values_list("name", "id"))
+    missing = set(names) - set(existing)
+    if missing:
+        Level.objects.bulk_create([Level(name=name) for name in missing], ignore_conflicts=True)
+        existing = dict(Level.objects.filter(name__in=names).values_list("name", "id"))
+    return existing
 
 
 def subject_get_or_create(*, name: str) -> Subject:
@@ -80,6 +94,104 @@ def subject_for_writer(*, user: User, name: str) -> Subject:
 def subject_refusal(*, name: str) -> str:
     """Why a writer may not write into the subject `name`, in words they can act on."""
     return f"No subject named {name.strip()!r} among yours; an admin assigns an existing subject to its doctors."
+
+
+# --- students -----------------------------------------------------------------------------------------------
+
+
+class StudentFields(NamedTuple):
+    """One student for students_ensure. An empty email and a None level leave a known student's as they are."""
+
+    student_number: str
+    full_name: str = ""
+    email: str = ""
+    level_id: int | None = None
+
+
+def unusable_password() -> str:
+    """What Django's make_password(None) stores (its prefix, then UNUSABLE_PASSWORD_SUFFIX_LENGTH random
+    characters), drawn from the OS's generator in one call: make_password(None) picks each character with
+    secrets.choice, ~200 us a password, 4 s for a batch of 20,000 new students
+    (docs/decisions/0016-owners-students-ensure.md)."""
+    return UNUSABLE_PASSWORD_PREFIX + secrets.token_hex(UNUSABLE_PASSWORD_SUFFIX_LENGTH // 2)
+
+
+def students_ensure(*, rows: Iterable[StudentFields], update: bool = False) -> dict[str, int]:
+    """Student number -> user id for every row: the one way students come into being, for every road in (the
+    API's grades and Markr, background imports, the admin's import-export). Set-based: one SELECT for the batch,
+    then one INSERT for the numbers it did not find (role student, an unusable password, the row's name, email
+    and level); a student that a concurrent writer created first is looked up again. A later row for the same
+    number wins. Every number is checked with the one student-number rule (Invalid otherwise).
+
+    `update=True` (the students import) is one upsert instead: a known student gets the row's name, and its
+    email and level where the row has them; a number that belongs to a user who is not a student is left alone
+    and left out of the answer. Call inside the writer's transaction."""
+    latest = {row.student_number: row for row in rows}
+    for number in latest:
+        if not STUDENT_NUMBER_RE.fullmatch(number):
+            raise Invalid(f"{number!r}: {STUDENT_NUMBER_MESSAGE}")
+    if not latest:
+        return {}
+    if update:
+        return _students_insert(list(latest.values()), update=True)
+    ids = _student_ids(list(latest))
+    missing = [row for number, row in latest.items() if number not in ids]
+    if missing:
+        ids.update(_students_insert(missing, update=False))
+        late = [row.student_number for row in missing if row.student_number not in ids]
+        if late:  # created by a concurrent writer after our SELECT: ON CONFLICT DO NOTHING returned nothing
+            ids.update(_student_ids(late))
+    return ids
+
+
+def student_ensure(*, student_number: str, full_name: str = "") -> User:
+    """The user with this student number, created as a student (students_ensure) when unknown."""
+    ids = students_ensure(rows=[StudentFields(student_number, full_name)])
+    return User.objects.get(pk=ids[student_number])
+
+
+def _student_ids(numbers: list[str]) -> dict[str, int]:
+    with server_bound_cursor() as cursor:
+        cursor.execute(  # the table name comes from model _meta; values are parameters
+            f"SELECT student_number, id FROM {User._meta.db_table} WHERE student_number = ANY(%b::text[])",  # noqa: S608
+            [numbers],
+        )
+        return dict(cursor.fetchall())
+
+
+def _students_insert(rows: list[StudentFields], *, update: bool) -> dict[str, int]:
+    conflict = (
+        """DO UPDATE SET
+            full_name = EXCLUDED.full_name,
+            email = COALESCE(EXCLUDED.email, u.email),
+            level_id = COALESCE(EXCLUDED.level_id, u.level_id)
+        WHERE u.role = %(role)s"""
+        if update
+        else "DO NOTHING"
+    )
+    with server_bound_cursor() as cursor:
+        cursor.execute(  # the table name comes from model _meta; values are parameters
+            f"""
+            INSERT INTO {User._meta.db_table} AS u (password, is_superuser, role, full_name, student_number, email,
+                                                    level_id, is_active, is_staff, date_joined)
+            SELECT r.password, false, %(role)s, r.full_name, r.student_number, NULLIF(lower(r.email), ''),
+                   r.level_id, true, false, %(now)s
+            FROM unnest(%(numbers)s::text[], %(names)s::text[], %(emails)s::text[], %(levels)s::bigint[],
+                        %(passwords)s::text[]) AS r(student_number, full_name, email, level_id, password)
+            ON CONFLICT (student_number) {conflict}
+            RETURNING u.student_number, u.id
+            """,  # noqa: S608
+            {
+                "role": Role.STUDENT.value,
+                "now": timezone.now(),
+                "numbers": [row.student_number for row in rows],
+                "names": [row.full_name for row in rows],
+                "emails": [row.email for row in rows],
+                "levels": [row.level_id for row in rows],
+                "passwords": [unusable_password() for _ in rows],
+            },
+        )
+        return dict(cursor.fetchall())
 
 
 def _email_taken(email: str | None) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 from import_export import fields, resources, widgets
 
 from core.accounts.models import Subject, User
-from core.accounts.services import subject_for_writer, subject_get_or_create
+from core.accounts.services import student_ensure, subject_for_writer, subject_get_or_create
 from core.accounts.validators import STUDENT_NUMBER_MESSAGE, STUDENT_NUMBER_RE
 from core.common.errors import DomainError
 from core.gradebook.models import SubjectGrade
@@ -28,12 +28,10 @@ class StudentNumberWidget(widgets.ForeignKeyWidget):
         super().__init__(User, field="student_number")
 
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> User:
-        from core.gradebook.services import student_get_or_create
-
         number = _cell_text(value)
         if not STUDENT_NUMBER_RE.fullmatch(number):
             raise ValueError(STUDENT_NUMBER_MESSAGE)
-        return student_get_or_create(student_number=number)
+        return student_ensure(student_number=number)
 
 
 class SubjectNameWidget(widgets.ForeignKeyWidget):

@@ -6,12 +6,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
 from core.accounts.models import Role, Subject, User
-from core.accounts.services import subject_for_writer, subject_get_or_create
+from core.accounts.services import (
+    StudentFields,
+    student_ensure,
+    students_ensure,
+    subject_for_writer,
+    subject_get_or_create,
+)
 from core.common.errors import Conflict, NotFound
 from core.exams.models import Exam
 from core.gradebook.markr import MarkrResult, MergedMarks, markr_merge, markr_parse
@@ -20,15 +25,6 @@ from core.grading.models import Degree
 
 # Exams that a Markr import creates belong to this subject (Exam.subject is required; Markr has none).
 MARKR_SUBJECT = "Markr"
-
-
-def student_get_or_create(*, student_number: str, full_name: str = "") -> User:
-    """The student with this number, created (role student, no usable password) when unknown."""
-    student, _ = User.objects.get_or_create(
-        student_number=student_number,
-        defaults={"role": Role.STUDENT, "full_name": full_name, "password": make_password(None)},
-    )
-    return student
 
 
 def subject_for_write(*, user: User, name: str) -> Subject:
@@ -41,7 +37,7 @@ def subject_for_write(*, user: User, name: str) -> Subject:
 def subject_grade_submit(*, user: User, student_number: str, subject_name: str, grade: int) -> SubjectGrade:
     """Upsert a student's grade in a subject; the last write wins (one INSERT ... ON CONFLICT DO UPDATE)."""
     subject = subject_for_write(user=user, name=subject_name)
-    student = student_get_or_create(student_number=student_number)
+    student = student_ensure(student_number=student_number)
     table = SubjectGrade._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(  # table names come from model _meta, values are parameters
@@ -96,25 +92,6 @@ def exams_for_import(*, user: User, test_ids: list[str], first_index: dict[str, 
                 f"Result {first_index[code]}: test {code} is an {exam.kind} exam; only paper exams take imports."
             )
     return {code: exam.id for code, exam in existing.items()}
-
-
-def _students_create_missing(*, names: dict[str, str]) -> None:
-    """Create every unknown student in one statement (role student, no usable password). The anti-join skips
-    known students cheaply; ON CONFLICT covers a concurrent import creating the same student."""
-    user = User._meta
-    with connection.cursor() as cursor:
-        cursor.execute(  # table names come from model _meta, values are parameters
-            f"""
-            INSERT INTO {user.db_table} (password, is_superuser, role, full_name, student_number,
-                                         is_active, is_staff, date_joined)
-            SELECT '!' || md5(random()::text || clock_timestamp()::text), false, %s, n.full_name,
-                   n.student_number, true, false, %s
-            FROM unnest(%s::text[], %s::text[]) AS n(student_number, full_name)
-            WHERE NOT EXISTS (SELECT 1 FROM {user.db_table} u WHERE u.student_number = n.student_number)
-            ON CONFLICT (student_number) DO NOTHING
-            """,  # noqa: S608
-            [Role.STUDENT.value, timezone.now(), list(names), list(names.values())],
-        )
 
 
 def _degrees_merge(*, merged: list[MergedMarks], exam_ids: dict[str, int]) -> None:
@@ -195,7 +172,7 @@ def markr_import(*, user: User, body: bytes) -> MarkrImported:
     test_ids = sorted(first_index)
     with transaction.atomic():
         exam_ids = exams_for_import(user=user, test_ids=test_ids, first_index=first_index)
-        _students_create_missing(names=names)
+        students_ensure(rows=[StudentFields(number, name) for number, name in names.items()])
         _degrees_merge(merged=merged, exam_ids=exam_ids)
         markr_scans_save(results=((result, exam_ids[result.test_id]) for result in document.results))
     return MarkrImported(imported=len(document.results), tests=test_ids)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from import_export import fields, resources, widgets
 
 from core.accounts.models import Role, User
-from core.accounts.services import student_create
+from core.accounts.services import student_ensure
 from core.accounts.validators import STUDENT_NUMBER_MESSAGE, STUDENT_NUMBER_RE
 from core.exams.models import Exam
 from core.grading.models import Degree
@@ -53,8 +53,7 @@ class StudentNumberWidget(widgets.ForeignKeyWidget):
             raise ValueError(STUDENT_NUMBER_MESSAGE)
         student = User.objects.filter(student_number=number).first()
         if student is None:
-            name = _cell_text((row or {}).get("full_name"))
-            student = student_create(student_number=number, full_name=name, level=None)
+            student = student_ensure(student_number=number, full_name=_cell_text((row or {}).get("full_name")))
         return student
 
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.functions import Lower
-from django.utils import timezone
 
-from core.accounts.models import Level, Role, User
+from core.accounts.models import Role, User
 from core.accounts.selectors import students_visible_to
+from core.accounts.services import StudentFields, levels_ensure, students_ensure
 from core.accounts.validators import STUDENT_NUMBER_MESSAGE, STUDENT_NUMBER_RE
 
 FULL_NAME_MAX = 200
@@ -94,8 +94,14 @@ def students_import(*, rows: list[StudentRow], user: User | None = None) -> list
                 del latest[number]
         if user is not None and not (user.is_superuser or user.role == Role.ADMIN):
             errors.extend(_changes_refused(latest, user=user))
-        levels = _levels_get_or_create({row.level for row in latest.values() if row.level})
-        _students_upsert(list(latest.values()), levels)
+        levels = levels_ensure(names={row.level for row in latest.values() if row.level})
+        students_ensure(
+            rows=[
+                StudentFields(row.student_number, row.full_name, row.email, levels.get(row.level))
+                for row in latest.values()
+            ],
+            update=True,
+        )
     errors.sort(key=lambda e: e["row"])  # type: ignore[arg-type,return-value]
     return errors
 
@@ -125,43 +131,3 @@ def _changes_refused(latest: dict[str, StudentRow], *, user: User) -> list[dict[
             errors.append({"row": row.line, "message": problem})
             del latest[number]
     return errors
-
-
-def _levels_get_or_create(names: set[str]) -> dict[str, int]:
-    existing = dict(Level.objects.filter(name__in=names).values_list("name", "id"))
-    missing = names - set(existing)
-    if missing:
-        Level.objects.bulk_create([Level(name=name) for name in missing], ignore_conflicts=True)
-        existing = dict(Level.objects.filter(name__in=names).values_list("name", "id"))
-    return existing
-
-
-def _students_upsert(rows: list[StudentRow], levels: dict[str, int]) -> None:
-    if not rows:
-        return
-    table = User._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(  # the table name comes from model _meta; values are parameters
-            f"""
-            INSERT INTO {table} AS u (password, is_superuser, role, full_name, student_number, email, level_id,
-                                      is_active, is_staff, date_joined)
-            SELECT '!' || md5(random()::text || clock_timestamp()::text), false, %s, r.full_name, r.student_number,
-                   NULLIF(lower(r.email), ''), r.level_id, true, false, %s
-            FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])
-                 AS r(student_number, full_name, email, level_id)
-            ON CONFLICT (student_number) DO UPDATE SET
-                full_name = EXCLUDED.full_name,
-                email = COALESCE(EXCLUDED.email, u.email),
-                level_id = COALESCE(EXCLUDED.level_id, u.level_id)
-            WHERE u.role = %s
-            """,  # noqa: S608
-            [
-                Role.STUDENT.value,
-                timezone.now(),
-                [row.student_number for row in rows],
-                [row.full_name for row in rows],
-                [row.email for row in rows],
-                [levels.get(row.level) for row in rows],
-                Role.STUDENT.value,
-            ],
-        )
