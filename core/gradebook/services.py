@@ -19,9 +19,10 @@ from core.accounts.services import (
 )
 from core.common.errors import Conflict, NotFound
 from core.exams.models import Exam
-from core.gradebook.markr import MarkrResult, MergedMarks, markr_merge, markr_parse
+from core.gradebook.markr import MarkrResult, markr_merge, markr_parse
 from core.gradebook.models import MarkrScan, SubjectGrade
 from core.grading.models import Degree
+from core.grading.services import degrees_merge
 
 # Exams that a Markr import creates belong to this subject (Exam.subject is required; Markr has none).
 MARKR_SUBJECT = "Markr"
@@ -94,37 +95,6 @@ def exams_for_import(*, user: User, test_ids: list[str], first_index: dict[str, 
     return {code: exam.id for code, exam in existing.items()}
 
 
-def _degrees_merge(*, merged: list[MergedMarks], exam_ids: dict[str, int]) -> None:
-    """Merge degrees with the Markr rule, in SQL: the higher obtained and the higher available, each on its own.
-    GREATEST of each keeps obtained <= available, as max(obtained) <= max(available)."""
-    degree, user = Degree._meta.db_table, User._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(  # table names come from model _meta, values are parameters
-            f"""
-            INSERT INTO {degree} AS d (student_id, exam_id, marks_obtained, marks_available, source, graded_at)
-            SELECT s.id, r.exam_id, r.obtained, r.available, %s, %s
-            FROM unnest(%s::text[], %s::bigint[], %s::integer[], %s::integer[])
-                 AS r(student_number, exam_id, obtained, available)
-            JOIN {user} s ON s.student_number = r.student_number
-            ON CONFLICT (student_id, exam_id) DO UPDATE SET
-                marks_obtained = GREATEST(d.marks_obtained, EXCLUDED.marks_obtained),
-                marks_available = GREATEST(d.marks_available, EXCLUDED.marks_available),
-                source = EXCLUDED.source,
-                graded_at = EXCLUDED.graded_at
-            WHERE (EXCLUDED.marks_obtained > d.marks_obtained OR EXCLUDED.marks_available > d.marks_available)
-            AND d.override_at IS NULL  -- an override stays until its doctor removes it
-            """,  # noqa: S608
-            [
-                Degree.Source.MARKR.value,
-                timezone.now(),
-                [m.student_number for m in merged],
-                [exam_ids[m.test_id] for m in merged],
-                [m.marks_obtained for m in merged],
-                [m.marks_available for m in merged],
-            ],
-        )
-
-
 def markr_scans_save(*, results: Iterable[tuple[MarkrResult, int]]) -> None:
     """Keep what each (student, test) result said beyond its marks, for GET /results: the names (the last
     non-empty ones) and the latest scanned-on. `results` are (result, exam id) pairs whose students exist.
@@ -172,7 +142,10 @@ def markr_import(*, user: User, body: bytes) -> MarkrImported:
     test_ids = sorted(first_index)
     with transaction.atomic():
         exam_ids = exams_for_import(user=user, test_ids=test_ids, first_index=first_index)
-        students_ensure(rows=[StudentFields(number, name) for number, name in names.items()])
-        _degrees_merge(merged=merged, exam_ids=exam_ids)
+        ids = students_ensure(rows=[StudentFields(number, name) for number, name in names.items()])
+        degrees_merge(
+            marks={(ids[m.student_number], exam_ids[m.test_id]): (m.marks_obtained, m.marks_available) for m in merged},
+            source=Degree.Source.MARKR,
+        )
         markr_scans_save(results=((result, exam_ids[result.test_id]) for result in document.results))
     return MarkrImported(imported=len(document.results), tests=test_ids)

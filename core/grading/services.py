@@ -5,7 +5,7 @@ degrees as grading once from the current key."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core.answers.store import answer_store
 from core.audit.services import audit_record
+from core.common.db import int_array, server_bound_cursor
 from core.common.errors import Conflict, Invalid, NotFound, StoreUnavailable
 from core.common.fields import marks_number
 from core.exams.accommodations import exam_can_still_save
@@ -132,6 +133,41 @@ def degrees_upsert(*, exam_id: int, key: AnswerKey, answers: dict[int, list[Any]
                 ],
             )
     return len(student_ids)
+
+
+def degrees_merge(*, marks: Mapping[tuple[int, int], Sequence[int]], source: str) -> None:
+    """(student id, exam id) -> (obtained, available), merged into the stored degrees with the Markr rule
+    (docs/product.md rule 4) in ONE statement: the higher obtained and the higher available, each on its own
+    (max(obtained) <= max(available), so the check still holds); an overridden degree is left as it is. Every
+    import of degrees (Markr's POST /import, the background `degrees` and `markr` imports) writes through it.
+    Each key appears once. Call inside the writer's transaction."""
+    if not marks:
+        return
+    with server_bound_cursor() as cursor:
+        cursor.execute(  # the table name comes from model _meta; values are parameters
+            f"""
+            INSERT INTO {Degree._meta.db_table} AS d (student_id, exam_id, marks_obtained, marks_available, source,
+                                                     graded_at)
+            SELECT r.student_id, r.exam_id, r.obtained, r.available, %b, %b
+            FROM unnest(%s::bigint[], %s::bigint[], %s::integer[], %s::integer[])
+                 AS r(student_id, exam_id, obtained, available)
+            ON CONFLICT (student_id, exam_id) DO UPDATE SET
+                marks_obtained = GREATEST(d.marks_obtained, EXCLUDED.marks_obtained),
+                marks_available = GREATEST(d.marks_available, EXCLUDED.marks_available),
+                source = EXCLUDED.source,
+                graded_at = EXCLUDED.graded_at
+            WHERE (EXCLUDED.marks_obtained > d.marks_obtained OR EXCLUDED.marks_available > d.marks_available)
+            AND d.override_at IS NULL  -- an override stays until its doctor removes it
+            """,  # noqa: S608
+            [
+                str(source),
+                timezone.now(),
+                int_array(student_id for student_id, _ in marks),
+                int_array(exam_id for _, exam_id in marks),
+                int_array(pair[0] for pair in marks.values()),
+                int_array(pair[1] for pair in marks.values()),
+            ],
+        )
 
 
 def _batches(ids: list[int], size: int) -> Iterator[list[int]]:

@@ -36,6 +36,7 @@ from core.common.errors import Conflict, DomainError, Invalid, NotFound, StoreUn
 from core.exams.models import Exam
 from core.gradebook.models import SubjectGrade
 from core.grading.models import Degree
+from core.grading.services import degrees_merge
 from core.imports.files import (
     CSV,
     XLSX,
@@ -401,7 +402,7 @@ def _run_degrees(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
                 _merge(merged, (number, exam_id), obtained, available)
         with transaction.atomic():
             ids = students.ids({number: "" for number, _ in merged})
-            _degrees_merge({(ids[n], e): marks for (n, e), marks in merged.items()}, source=Degree.Source.UPLOAD)
+            degrees_merge(marks={(ids[n], e): marks for (n, e), marks in merged.items()}, source=Degree.Source.UPLOAD)
         progress.add(len(batch), errors)
 
 
@@ -443,7 +444,7 @@ def _run_markr(*, job: Job, handle: IO[bytes], progress: _Progress) -> None:
                 names[result.student_number] = result.full_name
         with transaction.atomic():
             ids = students.ids(names)
-            _degrees_merge({(ids[n], e): marks for (n, e), marks in merged.items()}, source=Degree.Source.MARKR)
+            degrees_merge(marks={(ids[n], e): marks for (n, e), marks in merged.items()}, source=Degree.Source.MARKR)
             markr_scans_save(results=scanned)
         progress.add(len(batch), errors)
 
@@ -464,38 +465,6 @@ def _markr_exam_resolve(*, user: User, test_id: str, index: int) -> int | str:
             return exams_for_import(user=user, test_ids=[test_id], first_index={test_id: index})[test_id]
     except DomainError as exc:
         return exc.detail
-
-
-def _degrees_merge(merged: dict[tuple[int, int], list[int]], *, source: str) -> None:
-    """(student id, exam id) -> [obtained, available], merged with the Markr rule in SQL: the higher obtained
-    and the higher available, each on its own (max(obtained) <= max(available), so the check still holds)."""
-    if not merged:
-        return
-    with _binary_cursor() as cursor:
-        cursor.execute(  # the table name comes from model _meta; values are parameters
-            f"""
-            INSERT INTO {Degree._meta.db_table} AS d (student_id, exam_id, marks_obtained, marks_available, source,
-                                                     graded_at)
-            SELECT r.student_id, r.exam_id, r.obtained, r.available, %b, %b
-            FROM unnest(%s::bigint[], %s::bigint[], %s::integer[], %s::integer[])
-                 AS r(student_id, exam_id, obtained, available)
-            ON CONFLICT (student_id, exam_id) DO UPDATE SET
-                marks_obtained = GREATEST(d.marks_obtained, EXCLUDED.marks_obtained),
-                marks_available = GREATEST(d.marks_available, EXCLUDED.marks_available),
-                source = EXCLUDED.source,
-                graded_at = EXCLUDED.graded_at
-            WHERE (EXCLUDED.marks_obtained > d.marks_obtained OR EXCLUDED.marks_available > d.marks_available)
-            AND d.override_at IS NULL  -- an override stays until its doctor removes it
-            """,  # noqa: S608
-            [
-                str(source),
-                timezone.now(),
-                _int_array(student_id for student_id, _ in merged),
-                _int_array(exam_id for _, exam_id in merged),
-                _int_array(marks[0] for marks in merged.values()),
-                _int_array(marks[1] for marks in merged.values()),
-            ],
-        )
 
 
 # --- students ---------------------------------------------------------------------------------
@@ -523,11 +492,6 @@ def _starter(job: Job) -> User:
     if job.created_by_id is None:
         raise FileBroken("The person who started this import no longer exists.")
     return User.objects.get(pk=job.created_by_id)
-
-
-def _int_array(values: Iterable[int]) -> str:
-    """A PostgreSQL array literal of integers: built by str.join in C, ~40x faster than adapting a list."""
-    return "{" + ",".join(map(str, values)) + "}"
 
 
 class _StudentIds:
