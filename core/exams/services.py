@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
 
@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.accounts.models import Subject, User
-from core.accounts.services import level_get_or_create, subject_for_writer
+from core.accounts.services import level_get_or_create, subject_for_writer, subject_get_or_create
 from core.answers.store import SaveOrigin, StoredAnswer, answer_store
 from core.audit.services import audit_record
 from core.common import metrics
@@ -170,6 +170,33 @@ def exam_create(
         raise ExamCodeTaken(f"An exam with the code {code!r} already exists.") from exc
     _questions_create(exam=exam, questions=questions)
     return exam
+
+
+def paper_exams_ensure(*, titles: Mapping[str, str], subject_name: str, owner: User | None) -> dict[str, Exam]:
+    """The exam of each code in `titles` (code -> title), creating a `paper` exam in status `graded` (its degrees
+    come from imports; docs/product.md rule 4) for a code that has none, in the subject `subject_name`, owned by
+    `owner`. One bulk insert for the missing codes; an exam that a concurrent writer created first is kept. Returns
+    every code's exam, whatever its kind and owner, for the caller to check. Call inside the caller's transaction."""
+    existing = {exam.code: exam for exam in Exam.objects.filter(code__in=list(titles))}
+    missing = [code for code in titles if code not in existing]
+    if missing:
+        subject = subject_get_or_create(name=subject_name)
+        Exam.objects.bulk_create(
+            [
+                Exam(
+                    code=code,
+                    title=titles[code],
+                    subject=subject,
+                    owner=owner,
+                    kind=Exam.Kind.PAPER,
+                    status=Exam.Status.GRADED,
+                )
+                for code in missing
+            ],
+            ignore_conflicts=True,  # a concurrent import may create the same code; the caller checks what it gets
+        )
+        existing = {exam.code: exam for exam in Exam.objects.filter(code__in=list(titles))}
+    return existing
 
 
 def _status_check(*, current: str, new: str) -> None:

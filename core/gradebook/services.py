@@ -9,16 +9,16 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.accounts.models import Role, Subject, User
+from core.accounts.models import Role, User
 from core.accounts.services import (
     StudentFields,
     student_ensure,
     students_ensure,
     subject_for_writer,
-    subject_get_or_create,
 )
 from core.common.errors import Conflict, NotFound
 from core.exams.models import Exam
+from core.exams.services import paper_exams_ensure
 from core.gradebook.markr import MarkrResult, markr_merge, markr_parse
 from core.gradebook.models import MarkrScan, SubjectGrade
 from core.grading.models import Degree
@@ -28,16 +28,10 @@ from core.grading.services import degrees_merge
 MARKR_SUBJECT = "Markr"
 
 
-def subject_for_write(*, user: User, name: str) -> Subject:
-    """The subject a course grade is written into: accounts' one rule (subject_for_writer). 404 for a subject
-    that this doctor does not teach."""
-    return subject_for_writer(user=user, name=name)
-
-
 @transaction.atomic
 def subject_grade_submit(*, user: User, student_number: str, subject_name: str, grade: int) -> SubjectGrade:
     """Upsert a student's grade in a subject; the last write wins (one INSERT ... ON CONFLICT DO UPDATE)."""
-    subject = subject_for_write(user=user, name=subject_name)
+    subject = subject_for_writer(user=user, name=subject_name)  # accounts' one rule: 404 for another's subject
     student = student_ensure(student_number=student_number)
     table = SubjectGrade._meta.db_table
     with connection.cursor() as cursor:
@@ -64,26 +58,11 @@ class MarkrImported:
 def exams_for_import(*, user: User, test_ids: list[str], first_index: dict[str, int]) -> dict[str, int]:
     """The id of each test's exam, creating a `paper` exam for an unknown test. Call inside the import's
     transaction. 409 for an exam that is not `paper`; 404 for a doctor's import into another's exam."""
-    existing = {exam.code: exam for exam in Exam.objects.filter(code__in=test_ids)}
-    missing = [code for code in test_ids if code not in existing]
-    if missing:
-        subject = subject_get_or_create(name=MARKR_SUBJECT)
-        owner = user if user.role == Role.DOCTOR else None
-        Exam.objects.bulk_create(
-            [
-                Exam(
-                    code=code,
-                    title=f"Markr test {code}",
-                    subject=subject,
-                    owner=owner,
-                    kind=Exam.Kind.PAPER,
-                    status=Exam.Status.GRADED,
-                )
-                for code in missing
-            ],
-            ignore_conflicts=True,  # a concurrent import may create the same test; it is checked below
-        )
-        existing = {exam.code: exam for exam in Exam.objects.filter(code__in=test_ids)}
+    existing = paper_exams_ensure(
+        titles={code: f"Markr test {code}" for code in test_ids},
+        subject_name=MARKR_SUBJECT,
+        owner=user if user.role == Role.DOCTOR else None,
+    )
     for code in sorted(test_ids, key=lambda c: first_index[c]):
         exam = existing[code]
         if user.role == Role.DOCTOR and exam.owner_id != user.id:
