@@ -38,11 +38,12 @@ def json_too_deep(body: bytes, max_depth: int) -> bool:
 class BoundedJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         from core.common.errors import PayloadTooLarge  # errors imports DRF, whose settings import this
+        from core.common.uploads import body_read
 
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        body = stream.read(limit + 1) if limit is not None else stream.read()
-        if limit is not None and len(body) > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        body = body_read(
+            stream=stream, limit=limit, error=PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        )
         max_depth = settings.JSON_MAX_DEPTH
         if json_too_deep(body, max_depth):
             raise ParseError(f"JSON parse error - arrays and objects nest deeper than {max_depth} levels.")

@@ -16,6 +16,7 @@ from core.common.errors import DomainError, PayloadTooLarge
 from core.common.fields import MarksField, StrictCharField
 from core.common.pagination import PageNumberPagination, PageQuerySerializer, page_of
 from core.common.permissions import IsDoctorOrAdmin, IsStudent
+from core.common.uploads import body_read, body_size_check
 from core.gradebook import selectors, services
 from core.gradebook.markr import CONTENT_TYPE, markr_content_type_check
 
@@ -187,16 +188,8 @@ class MarkrImportApi(APIView):
 def _read_body(request: Request, *, limit: int) -> bytes:
     """The raw body, refusing more than `limit` bytes by the declared length and by what actually arrives."""
     too_large = PayloadTooLarge(f"The document is larger than {limit} bytes; send larger files to /api/imports.")
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise too_large
-    body = request._request.read(limit + 1)
-    if len(body) > limit:
-        raise too_large
-    return body
+    body_size_check(meta=request.META, limit=limit, error=too_large)
+    return body_read(stream=request._request, limit=limit, error=too_large)
 
 
 class TestAggregateApi(APIView):

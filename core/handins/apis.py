@@ -7,7 +7,6 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -17,9 +16,12 @@ from rest_framework.views import APIView
 from core.accounts.models import User
 from core.common.permissions import IsDoctorOrAdmin
 from core.common.throttles import CodeGuessThrottled
+from core.common.uploads import upload_file, upload_limit_set
 from core.handins import selectors, services
 from core.handins.storage import DOWNLOAD_EXPIRES_SECONDS, local_link_open
-from core.handins.uploads import MULTIPART_OVERHEAD_BYTES, LimitedFileUploadHandler, file_too_large
+
+# A handed-in file up to this size stays in memory while it arrives; a larger one spills to a temporary file.
+SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 
 
 class SubmissionSerializer(serializers.Serializer):
@@ -136,18 +138,12 @@ class SubmissionApi(CodeGuessThrottled, APIView):
     )
     def post(self, request: Request, upload_code: str) -> Response:
         services.handin_by_code(upload_code=upload_code)  # 404 before reading any of the body
-        max_bytes = settings.HANDIN_MAX_BYTES
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > max_bytes + MULTIPART_OVERHEAD_BYTES:
-            raise file_too_large(max_bytes)
-        request._request.upload_handlers = [LimitedFileUploadHandler(request._request, max_bytes=max_bytes)]
-        files = request.FILES.getlist("file")
-        if len(files) != 1 or len(request.FILES) != 1:
-            raise ValidationError({"file": ["Send exactly one file, in the multipart field `file`."]})
-        handin = services.submission_create(upload_code=upload_code, file=files[0], now=timezone.now())
+        upload_limit_set(
+            request=request, max_bytes=settings.HANDIN_MAX_BYTES, spool_bytes=SPOOL_IN_MEMORY_BYTES, md5=True
+        )
+        handin = services.submission_create(
+            upload_code=upload_code, file=upload_file(request=request), now=timezone.now()
+        )
         return Response(
             HandInStateSerializer(selectors.handin_with_last_upload(handin_id=handin.pk)).data,
             status=status.HTTP_201_CREATED,

@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from core.accounts.models import Role, User
 from core.common.errors import Conflict, DomainError, Invalid, NotFound
+from core.common.uploads import HashedUploadedFile
 from core.exams.models import Exam
 from core.handins.models import HandIn, StorageFailure, Upload
 from core.handins.sniffing import ALLOWED_DESCRIPTION, sniff_content_type
 from core.handins.storage import FileStoreDown, file_delete, file_download_url, file_save
-from core.handins.uploads import HashedUploadedFile
 
 logger = logging.getLogger(__name__)
 

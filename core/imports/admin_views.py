@@ -15,9 +15,9 @@ from django.urls import reverse
 
 from core.accounts.models import Role, User
 from core.common.errors import DomainError
+from core.common.uploads import file_too_large
 from core.exams.models import Exam
 from core.imports import services
-from core.imports.files import ImportFileTooLarge
 from core.jobs.models import Job
 
 
@@ -53,7 +53,7 @@ def import_start_view(request: HttpRequest) -> HttpResponse:
         exam = form.cleaned_data.get("exam")
         try:
             if upload.size > settings.IMPORT_MAX_BYTES:
-                raise ImportFileTooLarge(f"The file is larger than the limit of {settings.IMPORT_MAX_BYTES} bytes.")
+                raise file_too_large(settings.IMPORT_MAX_BYTES)
             job = services.import_start(
                 user=user,  # type: ignore[arg-type]
                 kind=form.cleaned_data["kind"],

@@ -5,7 +5,6 @@ from typing import cast
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,13 +12,12 @@ from rest_framework.views import APIView
 
 from core.accounts.models import User
 from core.common.permissions import IsDoctorOrAdmin
+from core.common.uploads import upload_file, upload_limit_set
 from core.imports import services
-from core.imports.files import (
-    MULTIPART_OVERHEAD_BYTES,
-    ImportFileTooLarge,
-    LimitedTemporaryFileUploadHandler,
-)
 from core.jobs.serializers import JobSerializer, job_payload
+
+# Files up to this size stay in memory while they arrive; larger ones spill to a temporary file.
+SPOOL_IN_MEMORY_BYTES = 2 * 1024 * 1024
 
 
 class ImportsApi(APIView):
@@ -57,24 +55,15 @@ class ImportsApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        max_bytes = settings.IMPORT_MAX_BYTES
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > max_bytes + MULTIPART_OVERHEAD_BYTES:
-            raise ImportFileTooLarge(f"The file is larger than the limit of {max_bytes} bytes.")
-        request._request.upload_handlers = [LimitedTemporaryFileUploadHandler(request._request, max_bytes=max_bytes)]
+        upload_limit_set(request=request, max_bytes=settings.IMPORT_MAX_BYTES, spool_bytes=SPOOL_IN_MEMORY_BYTES)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        files = request.FILES.getlist("file")
-        if len(files) != 1 or len(request.FILES) != 1:
-            raise ValidationError({"file": ["Send exactly one file, in the multipart field `file`."]})
+        file = upload_file(request=request)
         job = services.import_start(
             user=cast(User, request.user),
             kind=data.validated_data["kind"],
-            file=files[0],
-            file_name=files[0].name or "",
+            file=file,
+            file_name=file.name or "",
             exam_id=data.validated_data.get("exam"),
         )
         return Response({"job": job_payload(job)}, status=status.HTTP_202_ACCEPTED)

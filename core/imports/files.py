@@ -13,16 +13,13 @@ import codecs
 import csv
 import io
 import sys
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from django.core.files.uploadedfile import UploadedFile
-from django.core.files.uploadhandler import FileUploadHandler
 from lxml import etree
 
-from core.common.errors import DomainError, Invalid, PayloadTooLarge
+from core.common.errors import DomainError, Invalid
 
 CSV, XLSX, XML = "csv", "xlsx", "xml"
 # The first bytes read to tell a file's kind and check its encoding.
@@ -30,8 +27,6 @@ SNIFF_BYTES = 64 * 1024
 # An XLSX of IMPORT_MAX_BYTES compressed is at most this big inside; real sheets compress ~5-10x.
 XLSX_MAX_UNCOMPRESSED_BYTES = 2 * 1024 * 1024 * 1024
 XLSX_MAX_RATIO = 200
-# Room for the multipart boundaries and the small form fields, for the Content-Length pre-check.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 csv.field_size_limit(min(sys.maxsize, 1024 * 1024))
 
@@ -45,37 +40,8 @@ class NotUtf8(Invalid):
     detail = "The file is not UTF-8 text; save it as CSV UTF-8 and send it again."
 
 
-class ImportFileTooLarge(PayloadTooLarge):
-    code = "file_too_large"
-
-
 class FileBroken(Exception):
     """The stored file cannot be read on: the job fails with this message."""
-
-
-class LimitedTemporaryFileUploadHandler(FileUploadHandler):
-    """Spools one uploaded file to a temporary file, refusing it at the first byte past `max_bytes`
-    (DATA_UPLOAD_MAX_MEMORY_SIZE does not cover files)."""
-
-    def __init__(self, request: Any = None, *, max_bytes: int) -> None:
-        super().__init__(request)
-        self.max_bytes = max_bytes
-
-    def new_file(self, *args: Any, **kwargs: Any) -> None:
-        super().new_file(*args, **kwargs)
-        self.buffer = tempfile.SpooledTemporaryFile(max_size=2 * 1024 * 1024)  # noqa: SIM115
-        self.received = 0
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
-        self.received += len(raw_data)
-        if self.received > self.max_bytes:
-            self.buffer.close()
-            raise ImportFileTooLarge(f"The file is larger than the limit of {self.max_bytes} bytes.")
-        self.buffer.write(raw_data)
-
-    def file_complete(self, file_size: int) -> UploadedFile:
-        self.buffer.seek(0)
-        return UploadedFile(file=self.buffer, name=self.file_name, content_type=self.content_type, size=file_size)
 
 
 def file_kind_check(*, file: IO[bytes], markr: bool) -> str:
