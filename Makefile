@@ -67,8 +67,8 @@ lint: venv ## ruff, the ruff format check, and import-linter's layer contracts
 	.venv/bin/lint-imports
 
 .PHONY: types
-types: venv ## mypy with django-stubs over the services and cassandra_orm
-	.venv/bin/mypy core/*/services.py cassandra_orm
+types: venv ## mypy with django-stubs over core/ (not its migrations and tests) and cassandra_orm
+	.venv/bin/mypy core cassandra_orm
 
 .PHONY: bench
 bench: up ## The benchmarks of docs/benchmarks.md, each against its floor

@@ -76,12 +76,12 @@ class CountingTestRunner(DiscoverRunner):
         finally:
             store.close()
 
-    def run_suite(self, suite: unittest.TestSuite, **kwargs: object) -> unittest.TestResult:
+    def run_suite(self, suite: unittest.TestSuite, **kwargs: object) -> unittest.TextTestResult:
         result = super().run_suite(suite, **kwargs)
         self._result = result
         return result
 
-    def suite_result(self, suite: unittest.TestSuite, result: unittest.TestResult, **kwargs: object) -> int:
+    def suite_result(self, suite: unittest.TestSuite, result: unittest.TextTestResult, **kwargs: object) -> int:
         failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
         skipped = len(result.skipped) + len(result.expectedFailures)
         passed = result.testsRun - failed - skipped

@@ -25,6 +25,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.accounts.authentication import request_user
 from core.accounts.models import ApiKey, Doctor, Level, Role, Student, Subject, User
 from core.accounts.selectors import levels_visible_to, students_visible_to, subjects_visible_to
 from core.accounts.services import doctor_create, user_sessions_end
@@ -52,10 +53,19 @@ def role_flags_check(*, role: str, is_staff: bool, is_superuser: bool) -> dict[s
 
 
 class UserChangeForm(auth_forms.UserChangeForm):
-    class Meta(auth_forms.UserChangeForm.Meta):
+    class Meta:  # auth_forms.UserChangeForm.Meta adds only a field class for `username`, which User has not
         model = User
-        fields = ("email", "password", "role", "full_name", "student_number", "level", "is_active", "is_staff")
-        fields += ("is_superuser",)
+        fields = (
+            "email",
+            "password",
+            "role",
+            "full_name",
+            "student_number",
+            "level",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -125,9 +135,9 @@ class StudentAdmin(RoleScopedAdmin):
     list_select_related = ("level",)
     actions = (sessions_end,)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        fields = ["student_number", "full_name", "email", "level", "is_active", "set_password"]
-        return fields if obj is not None else [*fields[:-1], "password"]
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fields = ("student_number", "full_name", "email", "level", "is_active", "set_password")
+        return fields if obj is not None else (*fields[:-1], "password")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
@@ -141,11 +151,11 @@ class StudentAdmin(RoleScopedAdmin):
         return format_html('{} &middot; <a href="{}">Set a password</a>', state, url)
 
     def doctor_queryset(self, request: HttpRequest, queryset: QuerySet[Student]) -> QuerySet[Student]:
-        return queryset.filter(pk__in=students_visible_to(user=cast(User, request.user)).values("pk"))
+        return queryset.filter(pk__in=students_visible_to(user=request_user(request)).values("pk"))
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "level":
-            kwargs["queryset"] = levels_visible_to(user=cast(User, request.user))
+            kwargs["queryset"] = levels_visible_to(user=request_user(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
@@ -232,9 +242,9 @@ class DoctorAdmin(RoleScopedAdmin):
     list_display = ("email", "full_name", "taught_subjects", "is_active")
     search_fields = ("email", "full_name")
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        fields = ["email", "full_name", "is_active", "subjects"]
-        return fields if obj is not None else [*fields, "password1", "password2"]
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fields = ("email", "full_name", "is_active", "subjects")
+        return fields if obj is not None else (*fields, "password1", "password2")
 
     @admin.display(description="subjects")
     def taught_subjects(self, doctor: User) -> str:
@@ -266,7 +276,7 @@ class LevelAdmin(RoleScopedAdmin):
     search_fields = ("name",)
 
     def doctor_queryset(self, request: HttpRequest, queryset: QuerySet[Level]) -> QuerySet[Level]:
-        return queryset.filter(pk__in=levels_visible_to(user=cast(User, request.user)).values("pk"))
+        return queryset.filter(pk__in=levels_visible_to(user=request_user(request)).values("pk"))
 
 
 @admin.register(Subject)
@@ -290,7 +300,7 @@ class SubjectAdmin(RoleScopedAdmin):
         return super().get_queryset(request).prefetch_related("doctors")
 
     def doctor_queryset(self, request: HttpRequest, queryset: QuerySet[Subject]) -> QuerySet[Subject]:
-        return queryset.filter(pk__in=subjects_visible_to(user=cast(User, request.user)).values("pk"))
+        return queryset.filter(pk__in=subjects_visible_to(user=request_user(request)).values("pk"))
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "doctors":
@@ -300,7 +310,7 @@ class SubjectAdmin(RoleScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Subject, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if self.is_doctor(request) and not change:  # a doctor who names a new subject teaches it
-            obj.doctors.add(cast(User, request.user))
+            obj.doctors.add(request_user(request))
 
 
 @admin.register(ApiKey)
@@ -318,7 +328,7 @@ class ApiKeyAdmin(RoleScopedAdmin):
         return False
 
     def doctor_queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
-        return queryset.filter(user=request.user)
+        return queryset.filter(user=request_user(request))
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
@@ -329,18 +339,19 @@ class ThrottledAdminLoginForm(AdminAuthenticationForm):
     """The admin's login, under the same failure throttle as the API's (core/accounts/throttles.py)."""
 
     def clean(self) -> dict:
+        request = cast(HttpRequest, self.request)  # the admin's login view always passes it
         email = normalized_email(self.data.get("username"))
         try:
-            login_guard(request=self.request, email=email)
+            login_guard(request=request, email=email)
         except LoginThrottled as exc:
             raise forms.ValidationError(str(exc), code="throttled") from exc
         try:
             cleaned = super().clean()
         except forms.ValidationError:
             if self.get_user() is None:  # a wrong email or password; a right one without admin access is not
-                login_failed(request=self.request, email=email)
+                login_failed(request=request, email=email)
             raise
-        self.request.device_cookie = login_succeeded(request=self.request, email=email)
+        request.device_cookie = login_succeeded(request=request, email=email)  # type: ignore[attr-defined]
         return cleaned
 
 

@@ -10,7 +10,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
 from core.accounts import selectors, services
-from core.accounts.authentication import JWTAuthentication
+from core.accounts.authentication import JWTAuthentication, request_user
 from core.accounts.throttles import (
     LoginThrottled,
     device_cookie_set,
@@ -52,24 +52,24 @@ class LoginApi(TokenObtainPairView):
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         email = normalized_email(request.data.get("email") if hasattr(request.data, "get") else None)
         try:
-            login_guard(request=request, email=email)  # type: ignore[arg-type]
+            login_guard(request=request, email=email)
         except LoginThrottled as exc:
             raise Throttled(wait=exc.wait, detail=str(exc)) from exc
         try:
             response = super().post(request, *args, **kwargs)
         except AuthenticationFailed:
-            login_failed(request=request, email=email)  # type: ignore[arg-type]
+            login_failed(request=request, email=email)
             raise
-        device_cookie_set(response, login_succeeded(request=request, email=email))  # type: ignore[arg-type]
+        device_cookie_set(response, login_succeeded(request=request, email=email))
         return response
 
 
 class RefreshApi(TokenRefreshView):
-    serializer_class = RefreshSerializer  # type: ignore[assignment]
+    serializer_class = RefreshSerializer
 
 
 class VerifyApi(TokenVerifyView):
-    serializer_class = VerifySerializer  # type: ignore[assignment]
+    serializer_class = VerifySerializer
 
 
 class LogoutApi(APIView):
@@ -107,7 +107,7 @@ class LogoutAllApi(APIView):
         "before now is refused from now on, on every endpoint, saving answers included. Log in again to continue.",
     )
     def post(self, request: Request) -> Response:
-        services.user_sessions_end(user_id=request.user.id)
+        services.user_sessions_end(user_id=request_user(request).pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -116,7 +116,7 @@ class MeApi(APIView):
 
     @extend_schema(responses=UserSerializer)
     def get(self, request: Request) -> Response:
-        return Response(user_payload(request.user))
+        return Response(user_payload(request_user(request)))
 
 
 class StudentOutputSerializer(serializers.Serializer):
@@ -208,14 +208,14 @@ class ApiKeysApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        key, raw = services.api_key_create(user=request.user, name=data.validated_data["name"])
+        key, raw = services.api_key_create(user=request_user(request), name=data.validated_data["name"])
         body = {"id": key.id, "name": key.name, "key": raw, "created_at": key.created_at}
         return Response(self.CreatedSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=page_of(ApiKeyOutputSerializer))
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.api_key_list(user=request.user), request, view=self)
+        page = paginator.paginate_queryset(selectors.api_key_list(user=request_user(request)), request, view=self)
         return paginator.get_paginated_response(ApiKeyOutputSerializer(page, many=True).data)
 
 
@@ -224,5 +224,5 @@ class ApiKeyDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, key_id: int) -> Response:
-        services.api_key_revoke(user=request.user, key_id=key_id)
+        services.api_key_revoke(user=request_user(request), key_id=key_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

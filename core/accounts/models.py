@@ -107,7 +107,7 @@ class DoctorManager(UserManager):
 
 
 class Student(User):
-    objects: ClassVar[StudentManager] = StudentManager()  # type: ignore[assignment]
+    objects: ClassVar[StudentManager] = StudentManager()
 
     class Meta:
         proxy = True
@@ -115,7 +115,7 @@ class Student(User):
 
 
 class Doctor(User):
-    objects: ClassVar[DoctorManager] = DoctorManager()  # type: ignore[assignment]
+    objects: ClassVar[DoctorManager] = DoctorManager()
 
     class Meta:
         proxy = True

@@ -7,7 +7,7 @@ column, so when the same refresh token is presented twice at once exactly one re
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from rest_framework import serializers
@@ -45,7 +45,7 @@ class UserSerializer(serializers.Serializer):
 
 
 class SingleUseRefreshToken(RefreshToken):
-    def blacklist(self) -> BlacklistedToken:  # type: ignore[override]
+    def blacklist(self) -> BlacklistedToken:
         """Blacklist this token, or raise TokenError if another request already did."""
         outstanding, _ = OutstandingToken.objects.get_or_create(
             jti=self.payload[api_settings.JTI_CLAIM],
@@ -78,8 +78,8 @@ class LoginSerializer(TokenObtainPairSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs[self.username_field] = str(attrs[self.username_field]).strip().lower()
-        data = super().validate(attrs)
-        data["user"] = user_payload(self.user)
+        data: dict[str, Any] = {**super().validate(attrs)}
+        data["user"] = user_payload(cast(User, self.user))  # set by the validation above, or it raised
         return data
 
 
@@ -101,7 +101,8 @@ class RefreshSerializer(TokenRefreshSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         token = self.token_class(attrs["refresh"])
         token_session_check(token.payload)
-        if not User.objects.filter(pk=token.payload.get(api_settings.USER_ID_CLAIM)).exists():
+        user_id = token.payload.get(api_settings.USER_ID_CLAIM)
+        if user_id is None or not User.objects.filter(pk=user_id).exists():
             raise InvalidToken("The user of this token no longer exists.")  # simplejwt would answer 500
         return super().validate(attrs)
 

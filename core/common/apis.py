@@ -2,6 +2,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -29,10 +30,10 @@ class RootApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # Before DRF's content negotiation, which would answer a plain `Accept: text/html` with 406.
         if request.method in ("GET", "HEAD") and wants_html(request):
-            response: HttpResponse = HttpResponseRedirect("/app/")
+            response: HttpResponseBase = HttpResponseRedirect("/app/")
         else:
             response = super().dispatch(request, *args, **kwargs)
         patch_vary_headers(response, ["Accept"])

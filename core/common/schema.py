@@ -1,14 +1,14 @@
 """OpenAPI tweaks: unique names for the nested Input/Output serializers of each API class; every error in the
 one error shape, and the endpoints grouped by tag (`document_errors_and_tags`, a postprocessing hook)."""
 
-from typing import Any
+from typing import Any, Literal
 
 from drf_spectacular.openapi import AutoSchema as _AutoSchema
 from rest_framework.serializers import Serializer
 
 
 class AutoSchema(_AutoSchema):
-    def get_serializer_name(self, serializer: Serializer, direction: str) -> str:
+    def get_serializer_name(self, serializer: Serializer, direction: Literal["request", "response"]) -> str:
         qualname = type(serializer).__qualname__
         if "." in qualname:  # StudentsApi.InputSerializer -> StudentsApiInput
             return qualname.replace(".", "").removesuffix("Serializer")

@@ -118,7 +118,7 @@ class ExamAdminForm(forms.ModelForm):
         if exam.pk:
             self.initial["subject"] = exam.subject.name
             self.initial["level"] = exam.level.name if exam.level_id else ""
-        exam._admin_form = self  # type: ignore[attr-defined]  # read by QuestionFormSet's whole-exam check
+        exam._admin_form = self  # read by QuestionFormSet's whole-exam check
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
@@ -133,7 +133,7 @@ class ExamAdminForm(forms.ModelForm):
         return self.cleaned_data["level"].strip()
 
 
-def _formset_rows(formset: forms.BaseFormSet) -> list[forms.Form]:
+def _formset_rows(formset: forms.BaseFormSet[forms.ModelForm]) -> list[forms.ModelForm]:
     """The forms that stay: filled in and not marked for deletion, in their position order."""
     kept = [
         form
@@ -274,7 +274,7 @@ class QuestionFormSet(NumberedFormSet):
             )
         except DomainError as refusal:
             raise ValidationError(_refusal_messages(refusal)) from refusal
-        self.instance._audit_trace = trace  # type: ignore[attr-defined]  # written again by ExamAdmin.save_related
+        self.instance._audit_trace = trace  # written again by ExamAdmin.save_related
 
 
 class ChoiceInline(_RoleScopedInline, nested_admin.NestedTabularInline):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
@@ -10,7 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.accounts.models import Role, User
+from core.accounts.authentication import request_user
+from core.accounts.models import Role
 from core.accounts.validators import STUDENT_NUMBER_REGEX
 from core.common.errors import DomainError, PayloadTooLarge
 from core.common.fields import MarksField, StrictCharField
@@ -37,11 +38,6 @@ ERROR = inline_serializer(
 
 def _errors(**described: str) -> dict[int, OpenApiResponse]:
     return {int(code.removeprefix("e")): OpenApiResponse(ERROR, description=text) for code, text in described.items()}
-
-
-def _user(request: Request) -> User:
-    """The caller; the view's permission classes have already refused anonymous requests."""
-    return cast(User, request.user)
 
 
 class StrictGradeField(serializers.IntegerField):
@@ -87,7 +83,7 @@ class GradeSubmitApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         grade = services.subject_grade_submit(
-            user=_user(request),
+            user=request_user(request),
             student_number=data.validated_data["student_id"],
             subject_name=data.validated_data["subject"].strip(),
             grade=data.validated_data["grade"],
@@ -116,7 +112,7 @@ class SubjectGradesApi(APIView):
         | _errors(e404="Unknown subject, or another doctor's."),
     )
     def get(self, request: Request, subject: str) -> Response:
-        result = selectors.subject_grade_summary(user=_user(request), subject_name=subject)
+        result = selectors.subject_grade_summary(user=request_user(request), subject_name=subject)
         return Response(self.OutputSerializer(result).data)
 
 
@@ -142,10 +138,10 @@ class StudentGradesApi(APIView):
         },
     )
     def get(self, request: Request, student_id: str) -> Response:
-        user = _user(request)
+        user = request_user(request)
         if user.role == Role.STUDENT and user.student_number != student_id:
             raise Forbidden("Students may read only their own grades.")
-        result = selectors.student_grades(user=_user(request), student_number=student_id)
+        result = selectors.student_grades(user=request_user(request), student_number=student_id)
         return Response(self.OutputSerializer(result).data)
 
 
@@ -181,7 +177,7 @@ class MarkrImportApi(APIView):
     def post(self, request: Request) -> Response:
         markr_content_type_check(request.META.get("CONTENT_TYPE"))
         body = _read_body(request, limit=settings.MARKR_MAX_BYTES)
-        result = services.markr_import(user=_user(request), body=body)
+        result = services.markr_import(user=request_user(request), body=body)
         return Response(self.OutputSerializer(result).data, status=status.HTTP_201_CREATED)
 
 
@@ -220,7 +216,7 @@ class TestAggregateApi(APIView):
         },
     )
     def get(self, request: Request, test_id: str) -> Response:
-        figures = selectors.test_aggregate(user=_user(request), test_id=test_id)
+        figures = selectors.test_aggregate(user=request_user(request), test_id=test_id)
         return Response(self.OutputSerializer(figures.as_dict()).data)
 
 
@@ -263,7 +259,7 @@ class MarkrResultsApi(APIView):
     def get(self, request: Request) -> Response:
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = selectors.markr_results(user=_user(request), test_id=query.validated_data.get("test_id") or None)
+        rows = selectors.markr_results(user=request_user(request), test_id=query.validated_data.get("test_id") or None)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

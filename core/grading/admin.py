@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from rest_framework.exceptions import APIException, NotFound
 
+from core.accounts.authentication import request_user
 from core.common.admin import RoleScopedImportExportAdmin
 from core.common.errors import DomainError
 from core.exams.accommodations import (
@@ -70,7 +71,7 @@ class DegreeAdmin(RoleScopedImportExportAdmin):
         return f"{degree.percentage:.1f}"
 
     def doctor_queryset(self, request: HttpRequest, queryset: QuerySet[Degree]) -> QuerySet[Degree]:
-        return queryset.filter(exam__owner=request.user)
+        return queryset.filter(exam__owner=request_user(request))
 
     def has_change_permission(self, request: HttpRequest, obj: Degree | None = None) -> bool:
         if obj is not None and obj.exam.kind == Exam.Kind.ONLINE:
@@ -85,7 +86,7 @@ class DegreeAdmin(RoleScopedImportExportAdmin):
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "exam":
             exams = Exam.objects.filter(kind=Exam.Kind.PAPER)
-            kwargs["queryset"] = exams if self.is_admin(request) else exams.filter(owner=request.user)
+            kwargs["queryset"] = exams if self.is_admin(request) else exams.filter(owner=request_user(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Degree, form: Any, change: bool) -> None:
@@ -110,7 +111,7 @@ class GradingExamAdmin(ExamAdmin):
     """The exams app's admin, plus the exam's dashboard: its state and attempts, Publish, Close, Grade now and
     Release (through the same services as the API), its degrees and exports, and its statistics."""
 
-    actions = [*(ExamAdmin.actions or []), "grade_now"]
+    actions = ["grade_now"]  # ExamAdmin has no actions of its own
     change_form_template = "admin/grading/exam/change_form.html"
 
     @admin.action(description="Grade now (online exams)")
@@ -120,7 +121,7 @@ class GradingExamAdmin(ExamAdmin):
 
     def _grade(self, request: HttpRequest, exam: Exam) -> None:
         try:
-            job = exam_grade_start(user=request.user, exam_id=exam.id)
+            job = exam_grade_start(user=request_user(request), exam_id=exam.id)
         except DomainError as refusal:
             self.message_user(request, f"{exam.code}: {refusal.detail}", messages.WARNING)
             return
@@ -160,7 +161,7 @@ class GradingExamAdmin(ExamAdmin):
             if action in DASHBOARD_STATUS_ACTIONS:
                 changes = {"status": DASHBOARD_STATUS_ACTIONS[action][0]}
             try:
-                exam_update(user=request.user, exam_id=exam.id, changes=changes)  # type: ignore[arg-type]
+                exam_update(user=request_user(request), exam_id=exam.id, changes=changes)
             except DomainError as refusal:
                 self.message_user(request, f"{exam.code}: {refusal.detail}", messages.ERROR)
             else:
@@ -187,7 +188,7 @@ class GradingExamAdmin(ExamAdmin):
     def attempts_view(self, request: HttpRequest, exam_id: int) -> HttpResponse:
         """Every attempt of the exam, each linking to its appeal page."""
         exam = self._own_exam(request, exam_id)
-        attempts = attempt_list(user=request.user, exam_id=exam.id)  # type: ignore[arg-type]
+        attempts = attempt_list(user=request_user(request), exam_id=exam.id)
         context = {**self._page_context(request, exam, "Attempts"), "attempts": attempts}
         return TemplateResponse(request, "admin/grading/exam/attempts.html", context)
 
@@ -195,7 +196,7 @@ class GradingExamAdmin(ExamAdmin):
         """One attempt, as a doctor settles an appeal: the answers and marks per question, every acknowledged
         save, the degree, and the override and reopen forms (POST), all through the API's own services."""
         exam = self._own_exam(request, exam_id)
-        user: Any = request.user
+        user = request_user(request)
         try:
             attempt = attempt_of_student(user=user, exam_id=exam.id, student_number=student_number)
         except NotFound as missing:
@@ -222,7 +223,7 @@ class GradingExamAdmin(ExamAdmin):
         return TemplateResponse(request, "admin/grading/exam/appeal.html", context)
 
     def _appeal_action(self, request: HttpRequest, exam: Exam, student_number: str) -> None:
-        user: Any = request.user
+        user = request_user(request)
         action, now = request.POST.get("action"), timezone.now()
         try:
             if action == "override":
@@ -265,7 +266,7 @@ class GradingExamAdmin(ExamAdmin):
         """The exam's accommodations, and the forms (POST) that set or remove one, through the same services as
         the API (the running attempt's deadline moves at once; each change is audited)."""
         exam = self._own_exam(request, exam_id)
-        user: Any = request.user
+        user = request_user(request)
         if request.method == "POST":
             if not self.has_change_permission(request, exam):
                 raise PermissionDenied
@@ -284,7 +285,7 @@ class GradingExamAdmin(ExamAdmin):
         return TemplateResponse(request, "admin/grading/exam/accommodations.html", context)
 
     def _accommodation_action(self, request: HttpRequest, exam: Exam) -> None:
-        user: Any = request.user
+        user = request_user(request)
         action, now = request.POST.get("action"), timezone.now()
         try:
             if action == "set":

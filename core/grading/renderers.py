@@ -22,7 +22,7 @@ def _cell(value: Any) -> Any:
 class TableRenderer(BaseRenderer):
     """Renders {"columns": [...], "rows": [[...], ...]}, which the view builds."""
 
-    charset = None
+    charset: str | None = None
 
     def table(self, data: Any) -> tuple[list[str], list[list[Any]]]:
         return list(data["columns"]), [list(row) for row in data["rows"]]

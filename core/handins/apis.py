@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import cast
-
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest
 from django.utils import timezone
@@ -13,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.accounts.models import User
+from core.accounts.authentication import request_user
 from core.common.permissions import IsDoctorOrAdmin
 from core.common.throttles import CodeGuessThrottled
 from core.common.uploads import upload_file, upload_limit_set
@@ -34,10 +32,6 @@ class SubmissionSerializer(serializers.Serializer):
 class HandInStateSerializer(serializers.Serializer):
     uploads_available = serializers.IntegerField()
     last_submission = SubmissionSerializer(source="last_upload", allow_null=True)
-
-
-def _user(request: Request) -> User:
-    return cast(User, request.user)
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -78,7 +72,7 @@ class ExamHandInsApi(APIView):
     def post(self, request: Request, exam_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        handin = services.handin_create(user=_user(request), exam_id=exam_id, **data.validated_data)
+        handin = services.handin_create(user=request_user(request), exam_id=exam_id, **data.validated_data)
         return Response(self.OutputSerializer(handin).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -100,7 +94,7 @@ class ExamHandInsApi(APIView):
         }
     )
     def get(self, request: Request, exam_id: int) -> Response:
-        exam = services.handin_exam_get(user=_user(request), exam_id=exam_id)
+        exam = services.handin_exam_get(user=request_user(request), exam_id=exam_id)
         handins = selectors.handins_of_exam(exam_id=exam.pk)
         totals = {"students": len(handins), "submissions": sum(h.uploads_used for h in handins)}
         return Response({"totals": totals, "handins": self.ListItemSerializer(handins, many=True).data})

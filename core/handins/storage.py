@@ -58,7 +58,7 @@ def file_download_url(*, key: str, filename: str, expires: int = DOWNLOAD_EXPIRE
     """
     backend = settings.STORAGES["default"]["BACKEND"]
     if backend.endswith("S3Storage"):
-        options: dict[str, Any] = dict(settings.STORAGES["default"].get("OPTIONS", {}))  # type: ignore[arg-type]
+        options: dict[str, Any] = dict(settings.STORAGES["default"].get("OPTIONS", {}))
         options_key = tuple(sorted((k, repr(v)) for k, v in options.items()))
         signer = _public_signer(backend, options_key, settings.S3["PUBLIC_ENDPOINT_URL"])
         return signer.url(
@@ -78,7 +78,7 @@ def _public_signer(backend: str, options_key: tuple[tuple[str, str], ...], publi
     """A storage that only signs links for the public endpoint (cached: making a boto3 client costs ~30 ms)."""
     from django.utils.module_loading import import_string
 
-    options: dict[str, Any] = dict(settings.STORAGES["default"].get("OPTIONS", {}))  # type: ignore[arg-type]
+    options: dict[str, Any] = dict(settings.STORAGES["default"].get("OPTIONS", {}))
     options["endpoint_url"] = public_endpoint
     return import_string(backend)(**options)
 

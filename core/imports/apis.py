@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import cast
-
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -10,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.accounts.models import User
+from core.accounts.authentication import request_user
 from core.common.permissions import IsDoctorOrAdmin
 from core.common.uploads import upload_file, upload_limit_set
 from core.imports import services
@@ -60,7 +58,7 @@ class ImportsApi(APIView):
         data.is_valid(raise_exception=True)
         file = upload_file(request=request)
         job = services.import_start(
-            user=cast(User, request.user),
+            user=request_user(request),
             kind=data.validated_data["kind"],
             file=file,
             file_name=file.name or "",

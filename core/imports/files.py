@@ -122,7 +122,7 @@ def _header_index(header: list[Any], columns: tuple[str, ...]) -> list[int]:
 def csv_rows(file: IO[bytes], columns: tuple[str, ...]) -> Iterator[tuple[int, list[str] | None]]:
     """(line number, the wanted columns' values) for each data row; values None for a row that is too short.
     Blank lines are skipped. Raises FileBroken on a header without the columns, or on bytes that are not UTF-8."""
-    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     try:
         header = next(reader, None)

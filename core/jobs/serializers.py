@@ -14,7 +14,8 @@ class JobSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
     total = serializers.IntegerField()
     processed = serializers.IntegerField()
-    errors = JobErrorSerializer(many=True)
+    # A field named like Serializer.errors: DRF's metaclass moves declared fields off the class, so it shadows nothing.
+    errors = JobErrorSerializer(many=True)  # type: ignore[assignment]
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
