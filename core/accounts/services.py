@@ -145,9 +145,13 @@ def students_ensure(*, rows: Iterable[StudentFields], update: bool = False) -> d
 
 
 def student_ensure(*, student_number: str, full_name: str = "") -> User:
-    """The user with this student number, created as a student (students_ensure) when unknown."""
-    ids = students_ensure(rows=[StudentFields(student_number, full_name)])
-    return User.objects.get(pk=ids[student_number])
+    """The user with this student number, created as a student (students_ensure) when unknown: one query for a
+    known number, as the get_or_create it replaces."""
+    user = User.objects.filter(student_number=student_number).first()
+    if user is None:
+        ids = students_ensure(rows=[StudentFields(student_number, full_name)])
+        user = User.objects.get(pk=ids[student_number])
+    return user
 
 
 def _student_ids(numbers: list[str]) -> dict[str, int]:

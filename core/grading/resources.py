@@ -51,10 +51,7 @@ class StudentNumberWidget(widgets.ForeignKeyWidget):
         number = _cell_text(value)
         if not STUDENT_NUMBER_RE.fullmatch(number):
             raise ValueError(STUDENT_NUMBER_MESSAGE)
-        student = User.objects.filter(student_number=number).first()
-        if student is None:
-            student = student_ensure(student_number=number, full_name=_cell_text((row or {}).get("full_name")))
-        return student
+        return student_ensure(student_number=number, full_name=_cell_text((row or {}).get("full_name")))
 
 
 class DegreeResource(resources.ModelResource):
