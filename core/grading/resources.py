@@ -3,7 +3,8 @@
 A row is keyed by (exam code, student_number). Import goes only into `paper` exams (docs/product.md rule 4: an
 online exam's degrees come only from grading), and a doctor only into their own exams. When a (student, exam)
 repeats, in the file or against what is stored, the highest marks_obtained and the highest marks_available
-are kept, each on its own (the Markr rule). An unknown student number creates the student."""
+are kept, each on its own (the Markr rule); a row for an overridden degree is skipped. An unknown student
+number creates the student."""
 
 from __future__ import annotations
 
@@ -93,6 +94,12 @@ class DegreeResource(resources.ModelResource):
     def dehydrate_percentage(self, degree: Degree) -> float | None:
         # For people: two decimals (the API keeps the exact figure).
         return None if degree.percentage is None else round(float(degree.percentage), 2)
+
+    def skip_row(self, instance: Degree, original: Any, row: Any, import_validation_errors: Any = None) -> bool:
+        # An override stays until its doctor removes it (docs/product.md rule 3), as in grading.degrees_merge.
+        if original is not None and original.pk is not None and original.override_at is not None:
+            return True
+        return bool(super().skip_row(instance, original, row, import_validation_errors))
 
     def import_instance(self, instance: Degree, row: Any, **kwargs: Any) -> None:
         super().import_instance(instance, row, **kwargs)

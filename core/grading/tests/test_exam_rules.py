@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.test import TestCase
+from django.utils import timezone
 
 from core.audit.models import AuditRecord
 from core.exams.models import Attempt, Exam, Question
@@ -340,3 +341,20 @@ class DecimalMarksImportTests(TestCase):
         result = DegreeResource(user=doctor).import_data(data, dry_run=False, raise_errors=False)
         self.assertFalse(result.has_errors() or result.has_validation_errors())
         self.assertEqual(Degree.objects.get(exam=paper).marks_obtained, Decimal("4.5"))
+
+    def test_the_admins_degree_import_leaves_an_overridden_degree_as_it_is(self) -> None:
+        from tablib import Dataset
+
+        from core.grading.resources import DegreeResource
+
+        doctor = make_doctor()
+        paper = make_exam(owner=doctor, kind=Exam.Kind.PAPER, questions=[])
+        data = Dataset(headers=["exam", "student_number", "full_name", "marks_obtained", "marks_available"])
+        data.append((paper.code, "dm-002", "Ann", "4", 10))
+        DegreeResource(user=doctor).import_data(data, dry_run=False, raise_errors=True)
+        Degree.objects.filter(exam=paper).update(marks_obtained=Decimal("7"), override_at=timezone.now())
+        again = Dataset(headers=["exam", "student_number", "full_name", "marks_obtained", "marks_available"])
+        again.append((paper.code, "dm-002", "Ann", "9", 10))
+        result = DegreeResource(user=doctor).import_data(again, dry_run=False, raise_errors=True)
+        self.assertEqual(result.totals["skip"], 1)
+        self.assertEqual(Degree.objects.get(exam=paper).marks_obtained, Decimal("7"))
