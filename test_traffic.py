@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import common  # noqa: E402
+from bench import client, reporting, seeding  # noqa: E402
 
 LEVEL = "Load test level"
 SUBJECT = "Load testing"
@@ -106,7 +106,7 @@ def _say(progress: bool, *args: Any) -> None:
 
 
 async def _login_all(
-    target: common.Target, people: list[_Student], *, mode: str, concurrency: int, deadline: float, progress: bool
+    target: client.Target, people: list[_Student], *, mode: str, concurrency: int, deadline: float, progress: bool
 ) -> Counter[str]:
     statuses: Counter[str] = Counter()
     if mode == "direct":
@@ -116,7 +116,7 @@ async def _login_all(
 
             users = {u.id: u for u in User.objects.filter(id__in=[p.user_id for p in people])}
             for person in people:
-                person.token = common.access_token(users[person.user_id])
+                person.token = seeding.access_token(users[person.user_id])
 
         await asyncio.to_thread(tokens)
         statuses["direct"] = len(people)
@@ -126,7 +126,7 @@ async def _login_all(
 
     async def worker() -> None:
         nonlocal warned
-        conn = common.HttpConnection(target)
+        conn = client.HttpConnection(target)
         try:
             while queue:
                 person = queue.pop()
@@ -134,9 +134,9 @@ async def _login_all(
                 while True:
                     try:
                         status, payload = await conn.request(
-                            "POST", "/api/auth/login", body=body, headers=common.auth_headers(None, json_body=True)
+                            "POST", "/api/auth/login", body=body, headers=client.auth_headers(None, json_body=True)
                         )
-                    except common.HttpError:
+                    except client.HttpError:
                         status, payload = 0, b""
                     statuses[str(status or "connection_error")] += 1
                     if status == 200:
@@ -173,7 +173,7 @@ async def _login_all(
 
 
 async def run_traffic_async(
-    base_url: str = common.DEFAULT_BASE_URL,
+    base_url: str = client.DEFAULT_BASE_URL,
     students: int = 500,
     duration: float = 60.0,
     *,
@@ -191,23 +191,23 @@ async def run_traffic_async(
     """The whole run (seed, log in, save with think time, verify); see the module docstring."""
     if login not in ("api", "direct"):
         raise ValueError("login must be 'api' or 'direct'")
-    target = common.loopback_target(base_url)
+    target = client.loopback_target(base_url)
     report = Report(base_url=target.base_url, students=students, login=login)
     rng = random.Random(seed)
 
     # 1. seed
     _say(progress, f"seeding {students} students and an exam with {questions} questions ...")
-    await asyncio.to_thread(common.wait_http, f"{target.base_url}/health", 60)
+    await asyncio.to_thread(client.wait_http, f"{target.base_url}/health", 60)
     users = await asyncio.to_thread(
-        common.ensure_students, prefix=STUDENT_PREFIX, count=students, level=LEVEL, password=STUDENT_PASSWORD
+        seeding.ensure_students, prefix=STUDENT_PREFIX, count=students, level=LEVEL, password=STUDENT_PASSWORD
     )
-    doctor = await asyncio.to_thread(common.ensure_doctor, email=DOCTOR)
-    doctor_token = await asyncio.to_thread(common.access_token, doctor)
+    doctor = await asyncio.to_thread(seeding.ensure_doctor, email=DOCTOR)
+    doctor_token = await asyncio.to_thread(seeding.access_token, doctor)
     exam = await asyncio.to_thread(
-        common.create_open_exam,
+        seeding.create_open_exam,
         target.base_url,
         doctor_token=doctor_token,
-        code=common.unique_code("LOAD"),
+        code=seeding.unique_code("LOAD"),
         level=LEVEL,
         subject=SUBJECT,
         questions=questions,
@@ -227,7 +227,7 @@ async def run_traffic_async(
     report.login_statuses = dict(login_statuses)
 
     # 3. attempts, then the saves
-    attempts = await common.start_attempts(
+    attempts = await seeding.start_attempts(
         target, exam_id=exam.exam_id, tokens=[p.token for p in people], concurrency=32
     )
     report.attempt_statuses = {str(k): v for k, v in sorted(attempts.items())}
@@ -235,7 +235,7 @@ async def run_traffic_async(
         _say(progress, f"warning: some attempts did not start: {report.attempt_statuses}")
 
     path = f"/api/exams/{exam.exam_id}/answers"
-    headers = [common.auth_headers(p.token, json_body=True) for p in people]
+    headers = [client.auth_headers(p.token, json_body=True) for p in people]
     # What each request carried, to book its outcome: (question, choices), per student and request number.
     pending: dict[tuple[int, int], tuple[int, tuple[int, ...]]] = {}
     rngs = [random.Random(rng.random()) for _ in people]
@@ -267,7 +267,7 @@ async def run_traffic_async(
 
     last = {"requests": 0, "at": 0.0}
 
-    def show(result: common.LoadResult, elapsed: float) -> None:
+    def show(result: client.LoadResult, elapsed: float) -> None:
         window = elapsed - last["at"]
         current = (result.requests - last["requests"]) / window if window > 0 else 0.0
         last.update(requests=result.requests, at=elapsed)
@@ -281,7 +281,7 @@ async def run_traffic_async(
         f"saving answers: {students} students, think {think_ms:.0f} ms, {duration:.0f} s"
         + (f" or {max_requests} requests" if max_requests else ""),
     )
-    result = await common.run_load(
+    result = await client.run_load(
         target,
         concurrency=len(people),
         make_request=make_save,
@@ -298,8 +298,8 @@ async def run_traffic_async(
     report.errors = result.errors
     report.statuses = dict(sorted(result.statuses.items()))
     report.throughput_rps = round(result.rps, 1)
-    report.p50_ms, report.p95_ms, report.p99_ms = (common.ms(result.p(q)) for q in (50, 95, 99))
-    report.max_ms = common.ms(max(result.latencies)) if result.latencies else None
+    report.p50_ms, report.p95_ms, report.p99_ms = (reporting.ms(result.p(q)) for q in (50, 95, 99))
+    report.max_ms = reporting.ms(max(result.latencies)) if result.latencies else None
     report.generator_cpu_percent = result.summary()["generator_cpu_percent"]
     report.error_samples = result.error_samples
 
@@ -310,11 +310,11 @@ async def run_traffic_async(
 
 
 async def _verify(
-    target: common.Target, exam_id: int, people: list[_Student], report: Report, *, progress: bool
+    target: client.Target, exam_id: int, people: list[_Student], report: Report, *, progress: bool
 ) -> None:
     _say(progress, f"checking every acknowledged save of {len(people)} students ...")
     try:  # after a fault the stack may still be coming back
-        await asyncio.to_thread(common.wait_http, f"{target.base_url}/health", 60)
+        await asyncio.to_thread(client.wait_http, f"{target.base_url}/health", 60)
     except RuntimeError as exc:
         _say(progress, f"warning: {exc}")
     queue = list(reversed(people))
@@ -322,15 +322,15 @@ async def _verify(
     retry_until = time.monotonic() + 120.0  # retries stop after this; each student then gets one try
 
     async def worker() -> None:
-        conn = common.HttpConnection(target, timeout=60.0)
+        conn = client.HttpConnection(target, timeout=60.0)
         try:
             while queue:
                 person = queue.pop()
                 stored = None
                 for attempt in range(8):  # about 20 s of retries for one student
                     try:
-                        status, body = await conn.request("GET", path, headers=common.auth_headers(person.token))
-                    except common.HttpError:
+                        status, body = await conn.request("GET", path, headers=client.auth_headers(person.token))
+                    except client.HttpError:
                         status, body = 0, b""
                     if status == 200:
                         stored = {a["question"]: tuple(sorted(a["choices"])) for a in json.loads(body)["answers"]}
@@ -367,7 +367,7 @@ async def _verify(
 
 
 def run_traffic(
-    base_url: str = common.DEFAULT_BASE_URL, students: int = 500, duration: float = 60.0, **options: Any
+    base_url: str = client.DEFAULT_BASE_URL, students: int = 500, duration: float = 60.0, **options: Any
 ) -> Report:
     """Synchronous run_traffic_async()."""
     return asyncio.run(run_traffic_async(base_url, students, duration, **options))
@@ -407,7 +407,7 @@ def print_report(report: Report) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base-url", default=common.DEFAULT_BASE_URL, help="loopback only (default %(default)s)")
+    parser.add_argument("--base-url", default=client.DEFAULT_BASE_URL, help="loopback only (default %(default)s)")
     parser.add_argument("--students", type=int, default=500)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of saving (default %(default)s)")
     parser.add_argument("--max-requests", type=int, default=None, help="stop after this many saves")
@@ -416,16 +416,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--login-concurrency", type=int, default=16)
-    parser.add_argument("--pin-cpu", type=int, default=common.GENERATOR_CPU, help="-1 to leave unpinned")
+    parser.add_argument("--pin-cpu", type=int, default=client.GENERATOR_CPU, help="-1 to leave unpinned")
     parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args(argv)
-    common.loopback_target(args.base_url)  # refuse before doing anything else
+    client.loopback_target(args.base_url)  # refuse before doing anything else
     if args.students < 1 or args.duration <= 0:
         parser.error("--students and --duration must be positive")
     if args.duration > 600:
         print("warning: access tokens last JWT_ACCESS_MINUTES (15 by default); a long run will end in 401s")
-    cpu = common.pin_generator(args.pin_cpu) if args.pin_cpu >= 0 else "generator not pinned"
-    common.django_setup()
+    cpu = client.pin_generator(args.pin_cpu) if args.pin_cpu >= 0 else "generator not pinned"
+    seeding.django_setup()
     report = run_traffic(
         args.base_url,
         args.students,

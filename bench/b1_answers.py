@@ -12,9 +12,11 @@ import asyncio
 from typing import Any
 
 try:
-    from bench import common
+    from bench import client, reporting, seeding
 except ImportError:  # run as a script from bench/
-    import common  # type: ignore[no-redef]
+    import client  # type: ignore[no-redef]
+    import reporting  # type: ignore[no-redef]
+    import seeding  # type: ignore[no-redef]
 
 ID = "B1"
 WHAT = "Answer saves, 1 answer/request, 64 students, via Nginx"
@@ -23,17 +25,17 @@ TARGET_P99_MS = 100.0
 
 
 def run() -> dict[str, Any]:
-    seconds = common.env_float("BENCH_B1_SECONDS", 20.0)
-    warmup = common.env_float("BENCH_WARMUP_SECONDS", 2.0)
-    max_requests = common.env_int("BENCH_B1_MAX_REQUESTS", 400_000)
-    concurrency = common.env_int("BENCH_CONCURRENCY", 64)
-    rounds = max(1, common.env_int("BENCH_ROUNDS", 2))
-    fixture = common.answers_fixture(common.DEFAULT_BASE_URL, students=concurrency)
+    seconds = reporting.env_float("BENCH_B1_SECONDS", 20.0)
+    warmup = reporting.env_float("BENCH_WARMUP_SECONDS", 2.0)
+    max_requests = reporting.env_int("BENCH_B1_MAX_REQUESTS", 400_000)
+    concurrency = reporting.env_int("BENCH_CONCURRENCY", 64)
+    rounds = max(1, reporting.env_int("BENCH_ROUNDS", 2))
+    fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=concurrency)
     target = fixture.target
 
     questions = list(fixture.exam.questions.items())
     path = f"/api/exams/{fixture.exam.exam_id}/answers"
-    headers = [common.auth_headers(token, json_body=True) for token in fixture.tokens]
+    headers = [client.auth_headers(token, json_body=True) for token in fixture.tokens]
 
     def welcome(worker: int, n: int) -> tuple[str, str, None, bytes]:
         return "GET", "/", None, b""
@@ -50,7 +52,7 @@ def run() -> dict[str, Any]:
         for make, into in ((welcome, floors), (save_one, runs)):
             into.append(
                 asyncio.run(
-                    common.run_load(
+                    client.run_load(
                         target,
                         concurrency=concurrency,
                         make_request=make,
@@ -60,13 +62,13 @@ def run() -> dict[str, Any]:
                     )
                 )
             )
-    floor = common.LoadResult.merge(floors)
-    saves = common.LoadResult.merge(runs)
+    floor = client.LoadResult.merge(floors)
+    saves = client.LoadResult.merge(runs)
 
     figure = saves.ok_rps  # one answer per acknowledged request
     floor_rps = floor.ok_rps
     ratio = figure / floor_rps if floor_rps else 0.0
-    p99 = common.ms(saves.p(99))
+    p99 = reporting.ms(saves.p(99))
     met_ratio = ratio >= TARGET_RATIO
     met_p99 = p99 is not None and p99 <= TARGET_P99_MS
     met_errors = saves.errors == 0
@@ -81,11 +83,11 @@ def run() -> dict[str, Any]:
         "target": f"ratio >= {TARGET_RATIO}; p99 <= {TARGET_P99_MS:.0f} ms; 0 errors",
         "met": met_ratio and met_p99 and met_errors,
         "met_detail": {"ratio": met_ratio, "p99": met_p99, "errors": met_errors},
-        "p50_ms": common.ms(saves.p(50)),
+        "p50_ms": reporting.ms(saves.p(50)),
         "p99_ms": p99,
         "errors": saves.errors,
-        "floor_p50_ms": common.ms(floor.p(50)),
-        "floor_p99_ms": common.ms(floor.p(99)),
+        "floor_p50_ms": reporting.ms(floor.p(50)),
+        "floor_p99_ms": reporting.ms(floor.p(99)),
         "floor_errors": floor.errors,
         "per_round": [
             {"floor_rps": round(f.ok_rps, 1), "answers_per_s": round(r.ok_rps, 1)}
@@ -104,5 +106,5 @@ def run() -> dict[str, Any]:
 if __name__ == "__main__":
     import json
 
-    common.pin_generator()
+    client.pin_generator()
     print(json.dumps(run(), indent=2))

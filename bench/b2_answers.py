@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 try:
-    from bench import common
+    from bench import client, reporting, seeding
 except ImportError:  # run as a script from bench/
-    import common  # type: ignore[no-redef]
+    import client  # type: ignore[no-redef]
+    import reporting  # type: ignore[no-redef]
+    import seeding  # type: ignore[no-redef]
 
 ID = "B2"
 WHAT = "Answer saves, 100 answers/request, 64 students, via Nginx"
@@ -28,8 +30,8 @@ class DriverFloor:
     """Upserts of the rows B2 writes, straight through cassandra-driver from this process: one prepared
     statement (the app's own INSERT ... USING TIMESTAMP), execute_concurrent_with_args, the app's consistency."""
 
-    def __init__(self, fixture: common.AnswersFixture, *, concurrency: int) -> None:
-        common.django_setup()
+    def __init__(self, fixture: seeding.AnswersFixture, *, concurrency: int) -> None:
+        seeding.django_setup()
         from cassandra import ConsistencyLevel
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
@@ -114,13 +116,13 @@ class DriverFloor:
 
 
 def run() -> dict[str, Any]:
-    seconds = common.env_float("BENCH_B2_SECONDS", 20.0)
-    warmup = common.env_float("BENCH_WARMUP_SECONDS", 2.0)
-    max_requests = common.env_int("BENCH_B2_MAX_REQUESTS", 100_000)
-    concurrency = common.env_int("BENCH_CONCURRENCY", 64)
-    driver_concurrency = common.env_int("BENCH_B2_DRIVER_CONCURRENCY", 128)
-    rounds = max(1, common.env_int("BENCH_ROUNDS", 2))
-    fixture = common.answers_fixture(common.DEFAULT_BASE_URL, students=concurrency)
+    seconds = reporting.env_float("BENCH_B2_SECONDS", 20.0)
+    warmup = reporting.env_float("BENCH_WARMUP_SECONDS", 2.0)
+    max_requests = reporting.env_int("BENCH_B2_MAX_REQUESTS", 100_000)
+    concurrency = reporting.env_int("BENCH_CONCURRENCY", 64)
+    driver_concurrency = reporting.env_int("BENCH_B2_DRIVER_CONCURRENCY", 128)
+    rounds = max(1, reporting.env_int("BENCH_ROUNDS", 2))
+    fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=concurrency)
     target = fixture.target
     questions = list(fixture.exam.questions.items())
     if len(questions) < BATCH:
@@ -128,7 +130,7 @@ def run() -> dict[str, Any]:
     questions = questions[:BATCH]
 
     path = f"/api/exams/{fixture.exam.exam_id}/answers"
-    headers = [common.auth_headers(token, json_body=True) for token in fixture.tokens]
+    headers = [client.auth_headers(token, json_body=True) for token in fixture.tokens]
 
     def save_batch(worker: int, n: int) -> tuple[str, str, bytes, bytes]:
         items = b",".join(
@@ -148,7 +150,7 @@ def run() -> dict[str, Any]:
             floor_rounds.append((driver.rows - before[0]) / max(driver.elapsed - before[1], 1e-9))
             runs.append(
                 asyncio.run(
-                    common.run_load(
+                    client.run_load(
                         target,
                         concurrency=concurrency,
                         make_request=save_batch,
@@ -160,7 +162,7 @@ def run() -> dict[str, Any]:
             )
     finally:
         driver.close()
-    saves = common.LoadResult.merge(runs)
+    saves = client.LoadResult.merge(runs)
     floor = driver.summary()
 
     figure = saves.ok * BATCH / saves.elapsed if saves.elapsed else 0.0
@@ -178,8 +180,8 @@ def run() -> dict[str, Any]:
         "target": f"ratio >= {TARGET_RATIO}; 0 errors",
         "met": ratio >= TARGET_RATIO and saves.errors == 0,
         "met_detail": {"ratio": ratio >= TARGET_RATIO, "errors": saves.errors == 0},
-        "p50_ms": common.ms(saves.p(50)),
-        "p99_ms": common.ms(saves.p(99)),
+        "p50_ms": reporting.ms(saves.p(50)),
+        "p99_ms": reporting.ms(saves.p(99)),
         "errors": saves.errors,
         "requests_per_s": round(saves.ok_rps, 1),
         "per_round": [
@@ -200,5 +202,5 @@ def run() -> dict[str, Any]:
 if __name__ == "__main__":
     import json
 
-    common.pin_generator()
+    client.pin_generator()
     print(json.dumps(run(), indent=2))

@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from bench import common
+    from bench import client, reporting, seeding
 except ImportError:  # run as a script from bench/
-    import common  # type: ignore[no-redef]
+    import client  # type: ignore[no-redef]
+    import reporting  # type: ignore[no-redef]
+    import seeding  # type: ignore[no-redef]
 
 os.environ.setdefault("ANSWER_STORE", "cassandra")
 
@@ -78,7 +80,7 @@ def driver_session() -> tuple[Any, Any, dict[str, Any]]:
 def seed(*, students: int, questions: int, migrate: bool = True) -> dict[str, Any]:
     """The exam (published, open), its students with started attempts, and every answer in the store.
     Deterministic; reused when the exam already exists with all its answers."""
-    common.django_setup()
+    seeding.django_setup()
     from django.conf import settings
     from django.core.management import call_command
     from django.utils import timezone
@@ -90,8 +92,8 @@ def seed(*, students: int, questions: int, migrate: bool = True) -> dict[str, An
         call_command("migrate", verbosity=0, interactive=False)
     if migrate and settings.ANSWER_STORE == "cassandra":
         call_command("cassandra_sync", verbosity=0)
-    doctor = common.ensure_doctor(email=DOCTOR)
-    people = common.ensure_students(
+    doctor = seeding.ensure_doctor(email=DOCTOR)
+    people = seeding.ensure_students(
         prefix=STUDENT_PREFIX, count=students, level=LEVEL, password="bench-b3-student-password"
     )
     code = f"B3-{students}x{questions}-{SEED}"
@@ -231,7 +233,7 @@ class FloorReader:
 
 def _stack_answers(base_url: str) -> bool:
     try:
-        status, _ = common.http_json("GET", f"{base_url}/health", timeout=3)
+        status, _ = client.http_json("GET", f"{base_url}/health", timeout=3)
     except OSError:
         return False
     return status == 200
@@ -251,10 +253,10 @@ class LocalWorker:
         command += ["-n", f"b3-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         self.process = subprocess.Popen(
             command,
-            cwd=common.REPO,
+            cwd=reporting.REPO,
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
-            preexec_fn=common.unpin_child,
+            preexec_fn=client.unpin_child,
         )
         return self
 
@@ -272,18 +274,18 @@ def grade_once(*, exam_id: int, doctor: Any, mode: str, base_url: str, timeout: 
     """POST /grade, then poll the job until it is done; seconds from the POST to done."""
     from core.jobs.models import Job
 
-    token = common.access_token(doctor)
+    token = seeding.access_token(doctor)
     started = time.perf_counter()
     if mode == "http":
-        status, body = common.http_json("POST", f"{base_url}/api/exams/{exam_id}/grade", token=token)
+        status, body = client.http_json("POST", f"{base_url}/api/exams/{exam_id}/grade", token=token)
     else:
         from rest_framework.test import APIClient
 
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-        response = client.post(f"/api/exams/{exam_id}/grade")
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = api.post(f"/api/exams/{exam_id}/grade")
         status, body = response.status_code, response.json()
-    job_id = common.expect(status, body, 202, "POST /api/exams/{id}/grade")["job"]["id"]
+    job_id = client.expect(status, body, 202, "POST /api/exams/{id}/grade")["job"]["id"]
     deadline = started + timeout
     while True:
         job = Job.objects.filter(id=job_id).values("status", "errors").get()
@@ -297,16 +299,16 @@ def grade_once(*, exam_id: int, doctor: Any, mode: str, base_url: str, timeout: 
 
 
 def run() -> dict[str, Any]:
-    students = common.env_int("BENCH_B3_STUDENTS", 2000)
-    questions = common.env_int("BENCH_B3_QUESTIONS", 50)
-    repeats = common.env_int("BENCH_B3_REPEATS", 3)
-    timeout = common.env_float("BENCH_B3_TIMEOUT_SECONDS", 180.0)
-    poll = common.env_float("BENCH_B3_POLL_SECONDS", 0.02)
-    floor_concurrency = common.env_int("BENCH_B3_DRIVER_CONCURRENCY", 100)
-    base_url = common.DEFAULT_BASE_URL
+    students = reporting.env_int("BENCH_B3_STUDENTS", 2000)
+    questions = reporting.env_int("BENCH_B3_QUESTIONS", 50)
+    repeats = reporting.env_int("BENCH_B3_REPEATS", 3)
+    timeout = reporting.env_float("BENCH_B3_TIMEOUT_SECONDS", 180.0)
+    poll = reporting.env_float("BENCH_B3_POLL_SECONDS", 0.02)
+    floor_concurrency = reporting.env_int("BENCH_B3_DRIVER_CONCURRENCY", 100)
+    base_url = client.DEFAULT_BASE_URL
     mode = os.environ.get("BENCH_B3_MODE") or ("http" if _stack_answers(base_url) else "local")
 
-    common.django_setup()
+    seeding.django_setup()
     from django.conf import settings
 
     from core.grading.services import GRADING_BATCH
@@ -382,4 +384,4 @@ if __name__ == "__main__":
 
     result = run()
     print(json.dumps(result, indent=2, default=str))
-    common.write_results([result], name="b3.json")
+    reporting.write_results([result], name="b3.json")

@@ -30,7 +30,7 @@ from lxml import etree
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-from bench import common  # noqa: E402
+from bench import client, reporting, seeding  # noqa: E402
 
 ID = "B4"
 WHAT = "Markr import, 10,000 records, synchronous"
@@ -73,7 +73,7 @@ def _api_key() -> tuple[str, Any]:
     raw = os.environ.get("BENCH_API_KEY")
     if raw:
         return raw, None
-    common.django_setup()
+    seeding.django_setup()
     from core.accounts.models import User
     from core.accounts.services import api_key_create, doctor_create
 
@@ -94,7 +94,7 @@ def _post(connection: http.client.HTTPConnection, body: bytes, api_key: str) -> 
 
 
 def _cleanup(run_prefix: str, key: Any) -> None:
-    common.django_setup()
+    seeding.django_setup()
     from django.utils import timezone
 
     from core.exams.models import Exam
@@ -107,7 +107,7 @@ def _cleanup(run_prefix: str, key: Any) -> None:
 
 def run() -> dict[str, Any]:
     base_url = os.environ.get("BENCH_BASE_URL", "http://127.0.0.1:8080")
-    target = common.loopback_target(base_url)
+    target = client.loopback_target(base_url)
     host, port = target.host, target.port
     reps = int(os.environ.get("BENCH_B4_REPS", "7"))
     records = int(os.environ.get("BENCH_B4_RECORDS", "10000"))
@@ -141,8 +141,8 @@ def run() -> dict[str, Any]:
         "ratio": round(ratio, 2),
         "target": f"<= {TARGET_RATIO}",
         "met": ratio <= TARGET_RATIO,
-        "p50_ms": round(common.percentile(imports, 50) * 1000, 1),
-        "p99_ms": round(common.percentile(imports, 99) * 1000, 1),
+        "p50_ms": round(reporting.percentile(imports, 50) * 1000, 1),
+        "p99_ms": round(reporting.percentile(imports, 99) * 1000, 1),
         "repetitions": reps,
         "records": records,
         "document_bytes": len(build_document(run_prefix + "0", records=records)),

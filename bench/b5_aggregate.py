@@ -25,7 +25,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-from bench import common  # noqa: E402
+from bench import client, reporting, seeding  # noqa: E402
 
 ID = "B5"
 WHAT = "Aggregate of a test with 100,000 degrees"
@@ -38,7 +38,7 @@ BENCH_DOCTOR = "bench-aggregate@bench.example.com"
 
 def ensure_data() -> Any:
     """The benchmark doctor, owning a paper exam TEST_ID with exactly DEGREES degrees. Returns the doctor."""
-    common.django_setup()
+    seeding.django_setup()
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -117,7 +117,7 @@ def run() -> dict[str, Any]:
     import psycopg
 
     base_url = os.environ.get("BENCH_BASE_URL", "http://127.0.0.1:8080")
-    target = common.loopback_target(base_url)
+    target = client.loopback_target(base_url)
     host, port = target.host, target.port
     calls = int(os.environ.get("BENCH_B5_CALLS", "30"))
     doctor = ensure_data()
@@ -137,7 +137,7 @@ def run() -> dict[str, Any]:
         password=settings["PASSWORD"],
         autocommit=True,
     )
-    client = http.client.HTTPConnection(host, port, timeout=60)
+    connection = http.client.HTTPConnection(host, port, timeout=60)
     headers = {"X-API-Key": raw_key}
     path = f"/results/{TEST_ID}/aggregate"
     floors: list[float] = []
@@ -148,8 +148,8 @@ def run() -> dict[str, Any]:
             row = database.execute(sql).fetchone()
             floor = time.perf_counter() - started
             started = time.perf_counter()
-            client.request("GET", path, headers=headers)
-            response = client.getresponse()
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
             body = response.read()
             figure = time.perf_counter() - started
             if response.status != 200 or json.loads(body)["count"] != DEGREES or row is None:
@@ -158,7 +158,7 @@ def run() -> dict[str, Any]:
                 floors.append(floor)
                 figures.append(figure)
     finally:
-        client.close()
+        connection.close()
         database.close()
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
@@ -173,8 +173,8 @@ def run() -> dict[str, Any]:
         "ratio": round(ratio, 2),
         "target": f"<= {TARGET_RATIO}",
         "met": ratio <= TARGET_RATIO,
-        "p50_ms": round(common.percentile(figures, 50) * 1000, 2),
-        "p99_ms": round(common.percentile(figures, 99) * 1000, 2),
+        "p50_ms": round(reporting.percentile(figures, 50) * 1000, 2),
+        "p99_ms": round(reporting.percentile(figures, 99) * 1000, 2),
         "calls": calls,
         "degrees": DEGREES,
     }

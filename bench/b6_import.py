@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import common  # noqa: E402
+from bench import client, reporting, seeding  # noqa: E402
 
 ID = "B6"
 WHAT = "Background grade file, subject_grades CSV"
@@ -80,7 +80,7 @@ def floor_rows_per_second(subject_prefix: str, repeats: int = 2) -> tuple[float,
     of the course-grade table (same columns, indexes, checks and foreign keys): the cost of getting these
     rows into that table that no code of ours can avoid. The best of `repeats` passes, each into an empty
     table. Returns (rows/s, rows)."""
-    common.django_setup()
+    seeding.django_setup()
     from django.db import connection
 
     from core.accounts.models import Subject, User
@@ -127,7 +127,7 @@ def _multipart(path: Path) -> tuple[bytes, bytes, str]:
     return head, tail, f"multipart/form-data; boundary={boundary}"
 
 
-def submit(target: common.Target, path: Path, token: str) -> dict[str, Any]:
+def submit(target: client.Target, path: Path, token: str) -> dict[str, Any]:
     """POST /api/imports, streaming the file from disk."""
     head, tail, content_type = _multipart(path)
     size = len(head) + path.stat().st_size + len(tail)
@@ -147,15 +147,15 @@ def submit(target: common.Target, path: Path, token: str) -> dict[str, Any]:
         payload = json.loads(response.read() or b"null")
     finally:
         connection.close()
-    return common.expect(response.status, payload, 202, "POST /api/imports")["job"]
+    return client.expect(response.status, payload, 202, "POST /api/imports")["job"]
 
 
-def wait_done(target: common.Target, job_id: int, token: str, timeout: float) -> dict[str, Any]:
+def wait_done(target: client.Target, job_id: int, token: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last_print = 0.0
     while True:
-        status, job = common.http_json("GET", f"{target.base_url}/api/jobs/{job_id}", token=token)
-        common.expect(status, job, 200, "GET /api/jobs/{id}")
+        status, job = client.http_json("GET", f"{target.base_url}/api/jobs/{job_id}", token=token)
+        client.expect(status, job, 200, "GET /api/jobs/{id}")
         if job["status"] in ("done", "failed"):
             return job
         if time.monotonic() > deadline:
@@ -197,7 +197,7 @@ def worker_peak_rss_mb(pidfile: Path) -> tuple[float | None, str]:
 
 def _reset_grades() -> None:
     """Unmeasured: the benchmark subjects lose their grades, so that every measured run inserts them all."""
-    common.django_setup()
+    seeding.django_setup()
     from django.db import connection
 
     from core.accounts.models import Subject
@@ -210,7 +210,7 @@ def _reset_grades() -> None:
 
 
 def _students_ready(rows: int) -> bool:
-    common.django_setup()
+    seeding.django_setup()
     from core.accounts.models import User
 
     students = max(rows // SUBJECTS, 1)
@@ -218,13 +218,13 @@ def _students_ready(rows: int) -> bool:
 
 
 def run() -> dict[str, Any]:
-    rows = common.env_int("BENCH_B6_ROWS", 1_000_000)
-    timeout = common.env_float("BENCH_B6_TIMEOUT", 420.0)
+    rows = reporting.env_int("BENCH_B6_ROWS", 1_000_000)
+    timeout = reporting.env_float("BENCH_B6_TIMEOUT", 420.0)
     pidfile = Path(os.environ.get("BENCH_WORKER_PIDFILE", str(REPO / ".state" / "run" / "worker.pid")))
-    target = common.loopback_target(common.DEFAULT_BASE_URL)
-    common.wait_http(f"{target.base_url}/health", 60)
+    target = client.loopback_target(client.DEFAULT_BASE_URL)
+    client.wait_http(f"{target.base_url}/health", 60)
     path = generate(rows)
-    token = common.access_token(common.ensure_doctor(email=BENCH_DOCTOR))
+    token = seeding.access_token(seeding.ensure_doctor(email=BENCH_DOCTOR))
 
     if not _students_ready(rows):
         print("   warm-up import (creates the students, unmeasured)", flush=True)

@@ -24,14 +24,16 @@ import time
 from typing import Any
 
 try:
-    from bench import common
+    from bench import client, reporting, seeding
 except ImportError:  # run as a script from bench/
-    import common  # type: ignore[no-redef]
+    import client  # type: ignore[no-redef]
+    import reporting  # type: ignore[no-redef]
+    import seeding  # type: ignore[no-redef]
 
 ID = "B7"
 WHAT = "B1 and B2 on a 3-node cluster vs 1 node"
 OFFSET = 10
-SERVICES = str(common.REPO / "scripts" / "services.sh")
+SERVICES = str(reporting.REPO / "scripts" / "services.sh")
 
 
 def _int_env(name: str, default: int) -> int:
@@ -41,7 +43,7 @@ def _int_env(name: str, default: int) -> int:
 def side_environment(*, nodes: int, sync: str) -> dict[str, str]:
     """The side stack's environment: the main one's, with its own state folder, ports and answer store."""
     env = {k: v for k, v in os.environ.items() if k != "SERVICES_LOCKED"}
-    state = os.environ.get("STATE_DIR") or str(common.REPO / ".state")
+    state = os.environ.get("STATE_DIR") or str(reporting.REPO / ".state")
     env.update(
         STATE_DIR=f"{state}/b7",
         CASSANDRA_NODES=str(nodes),
@@ -69,11 +71,11 @@ def _services(action: str, *names: str, env: dict[str, str], timeout: float = 90
 def side_start(env: dict[str, str]) -> str:
     started = time.monotonic()
     _services("start", "cassandra", env=env)
-    manage = [str(common.REPO / ".venv" / "bin" / "python"), str(common.REPO / "manage.py"), "cassandra_sync"]
+    manage = [str(reporting.REPO / ".venv" / "bin" / "python"), str(reporting.REPO / "manage.py"), "cassandra_sync"]
     subprocess.run(manage, env=env, check=True, capture_output=True, timeout=300)
     _services("start", "web", "nginx", env=env)
     base_url = f"http://127.0.0.1:{env['NGINX_PORT']}"
-    common.wait_http(f"{base_url}/health", 60)
+    client.wait_http(f"{base_url}/health", 60)
     print(
         f"  B7: side stack ({env['CASSANDRA_NODES']} node(s), commitlog_sync {env['CASSANDRA_COMMITLOG_SYNC']}) "
         f"up in {time.monotonic() - started:.0f} s at {base_url}",
@@ -88,15 +90,15 @@ def side_stop(env: dict[str, str]) -> None:
 
 def measure(base_urls: dict[str, str], *, seconds: float, rounds: int, concurrency: int) -> dict[str, Any]:
     """B1's and B2's loads against each stack, alternating; answers/s and latencies per (stack, kind)."""
-    fixtures = {name: common.answers_fixture(url, students=concurrency) for name, url in base_urls.items()}
+    fixtures = {name: seeding.answers_fixture(url, students=concurrency) for name, url in base_urls.items()}
     runs: dict[tuple[str, str], list[Any]] = {}
-    warmup = common.env_float("BENCH_WARMUP_SECONDS", 2.0)
+    warmup = reporting.env_float("BENCH_WARMUP_SECONDS", 2.0)
     for _ in range(rounds):
         for kind, per_request in (("B1", 1), ("B2", 100)):
             for name, fixture in fixtures.items():
                 questions = list(fixture.exam.questions.items())[:per_request]
                 path = f"/api/exams/{fixture.exam.exam_id}/answers"
-                headers = [common.auth_headers(token, json_body=True) for token in fixture.tokens]
+                headers = [client.auth_headers(token, json_body=True) for token in fixture.tokens]
 
                 def save(worker: int, n: int, questions=questions, path=path, headers=headers) -> Any:
                     items = b",".join(
@@ -106,7 +108,7 @@ def measure(base_urls: dict[str, str], *, seconds: float, rounds: int, concurren
                     return "PUT", path, b'{"answers":[' + items + b"]}", headers[worker]
 
                 result = asyncio.run(
-                    common.run_load(
+                    client.run_load(
                         fixture.target,
                         concurrency=concurrency,
                         make_request=save,
@@ -118,33 +120,33 @@ def measure(base_urls: dict[str, str], *, seconds: float, rounds: int, concurren
                 runs.setdefault((name, kind), []).append((result, per_request))
     figures: dict[str, Any] = {}
     for (name, kind), results in runs.items():
-        merged = common.LoadResult.merge([r for r, _ in results])
+        merged = client.LoadResult.merge([r for r, _ in results])
         per_request = results[0][1]
         figures[f"{name}_{kind}"] = {
             "answers_per_s": round(merged.ok * per_request / merged.elapsed, 1) if merged.elapsed else 0.0,
-            "p50_ms": common.ms(merged.p(50)),
-            "p99_ms": common.ms(merged.p(99)),
+            "p50_ms": reporting.ms(merged.p(50)),
+            "p99_ms": reporting.ms(merged.p(99)),
             "errors": merged.errors,
         }
     return figures
 
 
 def run() -> dict[str, Any]:
-    common.django_setup()
+    seeding.django_setup()
     from django.conf import settings
 
     main_nodes = int(settings.CASSANDRA_NODES)
     sync = os.environ.get("BENCH_B7_SIDE_SYNC", "periodic")
     side_nodes = _int_env("BENCH_B7_SIDE_NODES", main_nodes if sync != "periodic" else (1 if main_nodes > 1 else 3))
-    seconds = common.env_float("BENCH_B7_SECONDS", 16.0)
-    rounds = max(1, common.env_int("BENCH_ROUNDS", 2))
-    concurrency = common.env_int("BENCH_CONCURRENCY", 64)
+    seconds = reporting.env_float("BENCH_B7_SECONDS", 16.0)
+    rounds = max(1, reporting.env_int("BENCH_ROUNDS", 2))
+    concurrency = reporting.env_int("BENCH_CONCURRENCY", 64)
     env = side_environment(nodes=side_nodes, sync=sync)
     main_sync = os.environ.get("CASSANDRA_COMMITLOG_SYNC", "periodic")
     main = f"{main_nodes}n_{main_sync}"
     side = f"{side_nodes}n_{sync}"
     try:
-        urls = {main: common.DEFAULT_BASE_URL, side: side_start(env)}
+        urls = {main: client.DEFAULT_BASE_URL, side: side_start(env)}
         figures = measure(urls, seconds=seconds, rounds=rounds, concurrency=concurrency)
     finally:
         if not os.environ.get("BENCH_B7_KEEP"):
@@ -189,5 +191,5 @@ def run() -> dict[str, Any]:
 if __name__ == "__main__":
     import json
 
-    common.pin_generator()
+    client.pin_generator()
     print(json.dumps(run(), indent=2))

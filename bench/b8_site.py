@@ -21,9 +21,11 @@ import statistics
 from typing import Any
 
 try:
-    from bench import common
+    from bench import client, reporting, seeding
 except ImportError:  # run as a script from bench/
-    import common  # type: ignore[no-redef]
+    import client  # type: ignore[no-redef]
+    import reporting  # type: ignore[no-redef]
+    import seeding  # type: ignore[no-redef]
 
 ID = "B8"
 WHAT = "Student site: 100-question exam page, cold, in Chromium"
@@ -79,21 +81,21 @@ const [count, done] = [arguments[0], arguments[arguments.length - 1]];
 
 
 def run() -> dict[str, Any]:
-    loads = max(1, common.env_int("BENCH_B8_LOADS", 5))
-    clicks = max(1, common.env_int("BENCH_B8_CLICKS", 20))
-    floor_requests = max(1, common.env_int("BENCH_B8_FLOOR_REQUESTS", 50))
-    base_url = common.DEFAULT_BASE_URL
-    common.loopback_target(base_url)  # refuses anything but loopback
-    common.wait_http(f"{base_url}/health", 60)
+    loads = max(1, reporting.env_int("BENCH_B8_LOADS", 5))
+    clicks = max(1, reporting.env_int("BENCH_B8_CLICKS", 20))
+    floor_requests = max(1, reporting.env_int("BENCH_B8_FLOOR_REQUESTS", 50))
+    base_url = client.DEFAULT_BASE_URL
+    client.loopback_target(base_url)  # refuses anything but loopback
+    client.wait_http(f"{base_url}/health", 60)
 
-    doctor = common.ensure_doctor(email=common.BENCH_DOCTOR)
-    (student,) = common.ensure_students(prefix="SITE", count=1, level=common.BENCH_LEVEL, password="site-bench-pw")
-    exam = common.create_open_exam(
+    doctor = seeding.ensure_doctor(email=seeding.BENCH_DOCTOR)
+    (student,) = seeding.ensure_students(prefix="SITE", count=1, level=seeding.BENCH_LEVEL, password="site-bench-pw")
+    exam = seeding.create_open_exam(
         base_url,
-        doctor_token=common.access_token(doctor),
-        code=common.unique_code("B8"),
-        level=common.BENCH_LEVEL,
-        subject=common.BENCH_SUBJECT,
+        doctor_token=seeding.access_token(doctor),
+        code=seeding.unique_code("B8"),
+        level=seeding.BENCH_LEVEL,
+        subject=seeding.BENCH_SUBJECT,
         questions=QUESTIONS,
     )
 
@@ -147,11 +149,12 @@ def run() -> dict[str, Any]:
         "met": page_bytes <= TARGET_BYTES,
         "errors": 0,
         "p50_ms": round(click_p50, 1),
-        "p99_ms": round(common.percentile(click_ms, 99) or 0, 1),
+        "p99_ms": round(reporting.percentile(click_ms, 99) or 0, 1),
         "notes": (
             f"usable page p50 {usable_p50:.0f} ms (min {min(usable_ms):.0f}, max {max(usable_ms):.0f}, {loads} cold "
             f"loads); page bytes {page_bytes:,} (HTML+JS+CSS, decoded) plus API JSON {api_bytes:,}; click to "
-            f"'All answers saved' p50 {click_p50:.1f} ms, p99 {common.percentile(click_ms, 99):.1f} ms over {clicks} "
+            f"'All answers saved' p50 {click_p50:.1f} ms, "
+            f"p99 {reporting.percentile(click_ms, 99):.1f} ms over {clicks} "
             f"clicks (p50/p99 columns); floor GET / p50 {floor_p50:.1f} ms over {floor_requests}"
         ),
         "usable_ms": [round(x, 1) for x in usable_ms],

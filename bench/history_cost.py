@@ -29,7 +29,7 @@ for entry in (str(REPO), str(BENCH_DIR)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from bench import b1_answers, b2_answers, common  # noqa: E402
+from bench import b1_answers, b2_answers, client, reporting, seeding  # noqa: E402
 
 UP_ENV = {"ANSWER_STORE": "cassandra", "FILE_STORAGE": "s3", "DEBUG": "false"}
 
@@ -39,7 +39,7 @@ def restart_web(*, history: bool) -> None:
     services = str(REPO / "scripts" / "services.sh")
     subprocess.run([services, "stop", "web"], cwd=REPO, env=env, check=True, capture_output=True)
     subprocess.run([services, "start", "web"], cwd=REPO, env=env, check=True, capture_output=True)
-    common.wait_http(f"{common.DEFAULT_BASE_URL}/health", 60)
+    client.wait_http(f"{client.DEFAULT_BASE_URL}/health", 60)
 
 
 def web_cpu_seconds() -> float:
@@ -61,10 +61,10 @@ def web_cpu_seconds() -> float:
 
 def cpu_per_save(*, batch: int, requests: int, concurrency: int = 16) -> dict[str, Any]:
     """Web CPU milliseconds per acknowledged save of `batch` answers, over `requests` saves."""
-    fixture = common.answers_fixture(common.DEFAULT_BASE_URL, students=common.env_int("BENCH_CONCURRENCY", 64))
+    fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=reporting.env_int("BENCH_CONCURRENCY", 64))
     questions = list(fixture.exam.questions.items())[:batch]
     path = f"/api/exams/{fixture.exam.exam_id}/answers"
-    headers = [common.auth_headers(token, json_body=True) for token in fixture.tokens]
+    headers = [client.auth_headers(token, json_body=True) for token in fixture.tokens]
 
     def save(worker: int, n: int) -> tuple[str, str, bytes, bytes]:
         items = b",".join(
@@ -75,7 +75,7 @@ def cpu_per_save(*, batch: int, requests: int, concurrency: int = 16) -> dict[st
 
     before = web_cpu_seconds()
     result = asyncio.run(
-        common.run_load(fixture.target, concurrency=concurrency, make_request=save, duration=120, max_requests=requests)
+        client.run_load(fixture.target, concurrency=concurrency, make_request=save, duration=120, max_requests=requests)
     )
     spent = web_cpu_seconds() - before
     return {
@@ -123,7 +123,7 @@ def history_length() -> int:
     """How many events the first bench student has in the history of the fixture's exam."""
     from core.answers.store import build_answer_store
 
-    fixture = common.answers_fixture(common.DEFAULT_BASE_URL, students=common.env_int("BENCH_CONCURRENCY", 64))
+    fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=reporting.env_int("BENCH_CONCURRENCY", 64))
     store = build_answer_store("cassandra")
     try:
         return len(store.history(exam_id=fixture.exam.exam_id, student_id=fixture.student_ids[0]))
@@ -132,9 +132,9 @@ def history_length() -> int:
 
 
 def main() -> int:
-    common.django_setup()
-    pinning = common.pin_generator()
-    rounds = max(1, common.env_int("BENCH_HISTORY_ROUNDS", 2))
+    seeding.django_setup()
+    pinning = client.pin_generator()
+    rounds = max(1, reporting.env_int("BENCH_HISTORY_ROUNDS", 2))
     os.environ.setdefault("BENCH_ROUNDS", "1")
     order = [setting for r in range(rounds) for setting in ((False, True) if r % 2 == 0 else (True, False))]
     runs: list[dict[str, Any]] = []
@@ -148,8 +148,8 @@ def main() -> int:
     for history in order:
         restart_web(history=history)
         b1, b2 = b1_answers.run(), b2_answers.run()
-        cpu1 = cpu_per_save(batch=1, requests=common.env_int("BENCH_HISTORY_CPU_SAVES", 3000))
-        cpu100 = cpu_per_save(batch=100, requests=common.env_int("BENCH_HISTORY_CPU_SAVES", 3000) // 10)
+        cpu1 = cpu_per_save(batch=1, requests=reporting.env_int("BENCH_HISTORY_CPU_SAVES", 3000))
+        cpu100 = cpu_per_save(batch=100, requests=reporting.env_int("BENCH_HISTORY_CPU_SAVES", 3000) // 10)
         after = history_length()
         took = after > before if history else after == before
         before = after
@@ -199,7 +199,7 @@ def main() -> int:
         "runs": runs,
         "summary": summary,
         "cpu_sharing": pinning,
-        "commit": common.git_commit(),
+        "commit": reporting.git_commit(),
         "all_switches_took": all(r["switch_took"] for r in runs),
     }
     path = BENCH_DIR / "results" / "history_cost.json"

@@ -33,7 +33,7 @@ for entry in (str(REPO), str(BENCH_DIR)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from bench import common  # noqa: E402
+from bench import client, reporting, seeding  # noqa: E402
 
 
 def services(action: str, *, port: int, metrics: bool) -> int:
@@ -48,7 +48,7 @@ def services(action: str, *, port: int, metrics: bool) -> int:
         env=env,
         check=False,
         cwd=REPO,
-        preexec_fn=common.unpin_child,
+        preexec_fn=client.unpin_child,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     ).returncode
@@ -64,7 +64,7 @@ def web_instances(*, off_port: int, on_port: int) -> None:
                 break
             if attempt == 2:
                 raise RuntimeError(f"web on port {port} did not start")
-        common.wait_http(f"http://127.0.0.1:{port}/health", 60)
+        client.wait_http(f"http://127.0.0.1:{port}/health", 60)
 
 
 def instance_cpu_seconds(port: int) -> float:
@@ -107,9 +107,9 @@ def in_process() -> int:
     from core.common.metrics_dir import MULTIPROC_ENV
 
     os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="metrics-cost-")  # before prometheus-client is imported
-    batch = common.env_int("BENCH_COST_BATCH", 300)
-    rounds = common.env_int("BENCH_COST_ROUNDS", 8)
-    fixture = common.answers_fixture(common.DEFAULT_BASE_URL, students=8)
+    batch = reporting.env_int("BENCH_COST_BATCH", 300)
+    rounds = reporting.env_int("BENCH_COST_ROUNDS", 8)
+    fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=8)
     from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
 
@@ -171,7 +171,7 @@ def in_process() -> int:
     metric_ops = (time.process_time() - started) / loops
     summary = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": common.git_commit(),
+        "commit": reporting.git_commit(),
         "what": "CPU seconds of the request thread per one-answer PUT (WSGI handler called directly), requests "
         "alternating between metrics off and on, median of batches",
         "batches": rounds,
@@ -184,7 +184,7 @@ def in_process() -> int:
         "metric_ops_percent_of_off": round(100 * metric_ops / off, 2),
         "batches_us": {k: [round(v * 1e6, 1) for v in vs] for k, vs in per_request.items()},
     }
-    out = common.RESULTS_DIR / "metrics-cost-in-process.json"
+    out = reporting.RESULTS_DIR / "metrics-cost-in-process.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
@@ -194,15 +194,15 @@ def in_process() -> int:
 def main() -> int:
     """Both modes at once, each on its own web instance, under the same load at the same moment (so a busy
     neighbour hurts both alike), then the instances swap modes; the generator talks to each instance directly."""
-    seconds = common.env_float("BENCH_COST_SECONDS", 10.0)
-    rounds = common.env_int("BENCH_COST_ROUNDS", 4)
-    concurrency = common.env_int("BENCH_CONCURRENCY", 64)
+    seconds = reporting.env_float("BENCH_COST_SECONDS", 10.0)
+    rounds = reporting.env_int("BENCH_COST_ROUNDS", 4)
+    concurrency = reporting.env_int("BENCH_CONCURRENCY", 64)
     base_port = int(os.environ.get("WEB_BASE_PORT", "8001"))
-    print(f"generator pinned to {common.pin_generator()}")
-    fixture = common.answers_fixture(common.DEFAULT_BASE_URL, students=concurrency)
+    print(f"generator pinned to {client.pin_generator()}")
+    fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=concurrency)
     questions = list(fixture.exam.questions.items())
     path = f"/api/exams/{fixture.exam.exam_id}/answers"
-    headers = [common.auth_headers(token, json_body=True) for token in fixture.tokens]
+    headers = [client.auth_headers(token, json_body=True) for token in fixture.tokens]
     half = concurrency // 2
 
     def saver(offset: int) -> Any:
@@ -232,8 +232,8 @@ def main() -> int:
 
         async def both(off_port: int = off_port, on_port: int = on_port, seen: Any = seen) -> list[Any]:
             def load(port: int, offset: int, on_response: Any = None) -> Any:
-                return common.run_load(
-                    common.loopback_target(f"http://127.0.0.1:{port}"),
+                return client.run_load(
+                    client.loopback_target(f"http://127.0.0.1:{port}"),
                     concurrency=half,
                     make_request=saver(offset),
                     duration=seconds,
@@ -254,23 +254,23 @@ def main() -> int:
         for mode, result in (("off", off), ("on", on)):
             print(
                 f"round {r + 1} {mode:3} port {off_port if mode == 'off' else on_port}  {result.ok_rps:7.1f} saves/s  "
-                f"p50 {common.ms(result.p(50))} ms  p99 {common.ms(result.p(99))} ms  errors {result.errors}",
+                f"p50 {reporting.ms(result.p(50))} ms  p99 {reporting.ms(result.p(99))} ms  errors {result.errors}",
                 flush=True,
             )
-    off, on = common.LoadResult.merge(results["off"]), common.LoadResult.merge(results["on"])
+    off, on = client.LoadResult.merge(results["off"]), client.LoadResult.merge(results["on"])
     cost = 1 - on.ok_rps / off.ok_rps if off.ok_rps else 0.0
 
     def part(result: Any) -> dict[str, Any]:
         return {
             "saves_per_s": round(result.ok_rps, 1),
-            "p50_ms": common.ms(result.p(50)),
-            "p99_ms": common.ms(result.p(99)),
+            "p50_ms": reporting.ms(result.p(50)),
+            "p99_ms": reporting.ms(result.p(99)),
             "errors": result.errors,
         }
 
     summary = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": common.git_commit(),
+        "commit": reporting.git_commit(),
         "how": f"{half} students on an instance with metrics off and {half} on one with metrics on, at the same "
         f"time, {rounds} rounds of {seconds:g} s, instances swapping modes each round",
         "off": part(off),
@@ -290,7 +290,7 @@ def main() -> int:
     services("stop", port=base_port, metrics=True)
     services("stop", port=base_port + 1, metrics=True)
     subprocess.run([str(REPO / "scripts" / "services.sh"), "start", "web"], check=False, cwd=REPO)
-    out = common.RESULTS_DIR / "metrics-cost.json"
+    out = reporting.RESULTS_DIR / "metrics-cost.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -5,7 +5,7 @@ its floor; print a table and write bench/results/latest.json.
     .venv/bin/python bench/run.py B1 B3      # only those
 
 A benchmark that fails is reported as a failed row; the others still run. The generator (this process and its
-threads) is pinned to one CPU, the same one every run (bench/common.py: GENERATOR_CPU).
+threads) is pinned to one CPU, the same one every run (bench/client.py: GENERATOR_CPU).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ for entry in (str(REPO), str(BENCH_DIR)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from bench import common  # noqa: E402
+from bench import client, reporting  # noqa: E402
 
 COLUMNS = (
     ("id", 3),
@@ -112,10 +112,10 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str]) -> int:
     os.chdir(REPO)
     # `make bench` must finish within 10 minutes on 2 cores, `make up` included: benchmarks can read the time
-    # left with common.seconds_left(), and one that would start after the deadline is skipped (and says so).
+    # left with reporting.seconds_left(), and one that would start after the deadline is skipped (and says so).
     budget = float(os.environ.get("BENCH_BUDGET_SECONDS", "570"))
     os.environ["BENCH_DEADLINE"] = str(time.time() + budget)
-    pinning = common.pin_generator()
+    pinning = client.pin_generator()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     wanted = {a.upper() for a in argv}
     modules = [m for m in discover() if not wanted or m.split(".")[-1].split("_")[0].upper() in wanted]
@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
     rows = []
     for name in modules:
         print(f"\n== {name} ==", flush=True)
-        if common.seconds_left() <= 0:
+        if reporting.seconds_left() <= 0:
             short = name.split(".")[-1].split("_")[0].upper()
             row = {
                 "id": short,
@@ -144,11 +144,11 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
     total = round(time.monotonic() - started, 1)
-    path = common.write_results(
+    path = reporting.write_results(
         rows,
         extra={
             "cpu_sharing": pinning,
-            "base_url": common.DEFAULT_BASE_URL,
+            "base_url": client.DEFAULT_BASE_URL,
             "total_seconds": total,
             "budget_seconds": budget,
             "load_average_at_start": load_at_start,

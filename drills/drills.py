@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench import common
+from bench import client, seeding
 from drills import nemesis
 from drills.load import Load, prepare
 
@@ -90,7 +90,7 @@ def load_drill(
             f"  load stopped after {load.stopped - load.started:.1f} s; reading every student's answers back",
             flush=True,
         )
-        common.wait_http(f"{fixture.target.base_url}/health", 180)
+        client.wait_http(f"{fixture.target.base_url}/health", 180)
         if read_back is None:
             stored, read_errors = asyncio.run(load.read_back())
         else:
@@ -281,8 +281,8 @@ def _grade_seed(*, students: int, questions: int) -> dict[str, Any]:
     from core.answers.cassandra import AnswerRow
     from core.exams.models import Attempt, Choice, Exam, Question
 
-    doctor = common.ensure_doctor(email="drill-grade-doctor@bench.example.com")
-    people = common.ensure_students(
+    doctor = seeding.ensure_doctor(email="drill-grade-doctor@bench.example.com")
+    people = seeding.ensure_students(
         prefix=GRADE_PREFIX, count=students, level=GRADE_LEVEL, password="drill-grade-student-password"
     )
     code = f"DRILL-GRADE-{students}x{questions}-{GRADE_SEED}"
@@ -399,14 +399,14 @@ def drill_worker(shape: Shape, base_url: str) -> DrillResult:
         from core.grading.models import Degree
         from core.jobs.models import Job, JobChunk
 
-        target = common.loopback_target(base_url)
-        common.wait_http(f"{target.base_url}/health", 120)
+        target = client.loopback_target(base_url)
+        client.wait_http(f"{target.base_url}/health", 120)
         data = _grade_seed(students=shape.grade_students, questions=shape.grade_questions)
         exam, student_ids = data["exam"], data["student_ids"]
         Degree.objects.filter(exam=exam).delete()  # every degree checked below comes from this drill's job
-        token = common.access_token(data["doctor"])
-        status, payload = common.http_json("POST", f"{target.base_url}/api/exams/{exam.id}/grade", token=token)
-        job_id = common.expect(status, payload, 202, "POST /api/exams/{id}/grade")["job"]["id"]
+        token = seeding.access_token(data["doctor"])
+        status, payload = client.http_json("POST", f"{target.base_url}/api/exams/{exam.id}/grade", token=token)
+        job_id = client.expect(status, payload, 202, "POST /api/exams/{id}/grade")["job"]["id"]
         posted = time.monotonic()
         print(f"  job {job_id} queued; waiting for it to run", flush=True)
         # kill once the job is running and has done some of its work (or 1.5 s into it)

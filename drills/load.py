@@ -10,7 +10,7 @@ through Nginx, then every acknowledged save read back), with what a drill needs 
   bounded by `max_seconds` either way.
 
 test_traffic.run_traffic() has no hook for the request body or per-request times, so the drills drive
-bench.common's HTTP client themselves; the verification follows test_traffic's rule for lost saves (the last
+bench.client's HTTP client themselves; the verification follows test_traffic's rule for lost saves (the last
 acknowledged value must be stored, unless a later unacknowledged save may have replaced it) and adds the
 half-applied check. See docs/drills.md for the definitions.
 """
@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import common
+from bench import client, seeding
 
 LEVEL = "Drill level"
 SUBJECT = "Failure drills"
@@ -53,7 +53,7 @@ class Send:
 
 @dataclass
 class Fixture:
-    target: common.Target
+    target: client.Target
     exam_id: int
     questions: dict[int, list[int]]  # question id -> its 6 choice ids
     tokens: list[str]
@@ -78,15 +78,15 @@ class Verdict:
 def prepare(base_url: str, *, students: int, questions: int, tag: str) -> Fixture:
     """Students (seeded through Django, tokens made in-process: no login throttle), an exam created and
     published through the API, and every attempt started through the API."""
-    target = common.loopback_target(base_url)
-    common.wait_http(f"{target.base_url}/health", 120)
-    people = common.ensure_students(prefix=STUDENT_PREFIX, count=students, level=LEVEL, password=STUDENT_PASSWORD)
-    doctor = common.ensure_doctor(email=DOCTOR)
-    doctor_token = common.access_token(doctor)
-    exam = common.create_open_exam(
+    target = client.loopback_target(base_url)
+    client.wait_http(f"{target.base_url}/health", 120)
+    people = seeding.ensure_students(prefix=STUDENT_PREFIX, count=students, level=LEVEL, password=STUDENT_PASSWORD)
+    doctor = seeding.ensure_doctor(email=DOCTOR)
+    doctor_token = seeding.access_token(doctor)
+    exam = seeding.create_open_exam(
         target.base_url,
         doctor_token=doctor_token,
-        code=common.unique_code(f"DRILL-{tag}"),
+        code=seeding.unique_code(f"DRILL-{tag}"),
         level=LEVEL,
         subject=SUBJECT,
         questions=questions,
@@ -94,8 +94,8 @@ def prepare(base_url: str, *, students: int, questions: int, tag: str) -> Fixtur
         correct=2,
         open_minutes=120,
     )
-    tokens = [common.access_token(p) for p in people]
-    started = asyncio.run(common.start_attempts(target, exam_id=exam.exam_id, tokens=tokens, concurrency=16))
+    tokens = [seeding.access_token(p) for p in people]
+    started = asyncio.run(seeding.start_attempts(target, exam_id=exam.exam_id, tokens=tokens, concurrency=16))
     if set(started) - {200, 201}:
         raise RuntimeError(f"starting the attempts: {dict(started)}")
     return Fixture(
@@ -128,20 +128,20 @@ class Load:
         self._counters: dict[tuple[int, int], int] = {}
         self._rng = random.Random(seed)
         self._path = f"/api/exams/{fixture.exam_id}/answers"
-        self._headers = [common.auth_headers(t, json_body=True) for t in fixture.tokens]
+        self._headers = [client.auth_headers(t, json_body=True) for t in fixture.tokens]
         self._question_ids = list(fixture.questions)
 
     async def _probe(self) -> None:
         """One more client that reads GET /api/exams (a PostgreSQL query on every call, unlike the saves) every
         0.25 s, to see what the fault does to the rest of the site."""
-        conn = common.HttpConnection(self.fx.target, timeout=self.timeout)
-        headers = common.auth_headers(self.fx.tokens[0])
+        conn = client.HttpConnection(self.fx.target, timeout=self.timeout)
+        headers = client.auth_headers(self.fx.tokens[0])
         try:
             while not self._stop.is_set() and time.monotonic() - self.started < self.max_seconds:
                 sent = time.monotonic()
                 try:
                     status, _ = await conn.request("GET", "/api/exams", headers=headers)
-                except common.HttpError:
+                except client.HttpError:
                     status = 0
                 self.probes.append((sent, time.monotonic(), status))
                 with contextlib.suppress(TimeoutError):
@@ -161,7 +161,7 @@ class Load:
         return tuple(sorted(choices[b] for b in range(CHOICES) if k >> b & 1))
 
     async def _student(self, index: int, rng: random.Random) -> None:
-        conn = common.HttpConnection(self.fx.target, timeout=self.timeout)
+        conn = client.HttpConnection(self.fx.target, timeout=self.timeout)
         seq = 0
         try:
             await asyncio.sleep(rng.uniform(0, self.think_s))  # spread the first saves
@@ -179,7 +179,7 @@ class Load:
                 self.sends.append(send)
                 try:
                     status, _ = await conn.request("PUT", self._path, body=body, headers=self._headers[index])
-                except common.HttpError as exc:
+                except client.HttpError as exc:
                     status = 0
                     if len(self.no_response_samples) < 5:
                         self.no_response_samples.append(f"{time.monotonic() - self.started:.1f}s {exc}")
@@ -282,16 +282,16 @@ class Load:
 
         async def worker() -> None:
             nonlocal errors
-            conn = common.HttpConnection(self.fx.target, timeout=60.0)
+            conn = client.HttpConnection(self.fx.target, timeout=60.0)
             try:
                 while queue:
                     index = queue.pop()
                     for _ in range(3):
                         try:
                             status, body = await conn.request(
-                                "GET", self._path, headers=common.auth_headers(self.fx.tokens[index])
+                                "GET", self._path, headers=client.auth_headers(self.fx.tokens[index])
                             )
-                        except common.HttpError:
+                        except client.HttpError:
                             status, body = 0, b""
                         if status == 200:
                             stored[index] = {

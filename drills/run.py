@@ -26,7 +26,7 @@ if str(REPO) not in sys.path:
 
 os.environ.setdefault("ANSWER_STORE", "cassandra")
 
-from bench import common  # noqa: E402
+from bench import client, seeding  # noqa: E402
 from drills import cluster, drills, nemesis  # noqa: E402
 
 
@@ -88,7 +88,7 @@ def print_table(results: list[drills.DrillResult]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base-url", default=common.DEFAULT_BASE_URL, help="loopback only (default %(default)s)")
+    parser.add_argument("--base-url", default=client.DEFAULT_BASE_URL, help="loopback only (default %(default)s)")
     parser.add_argument("--ci", action="store_true", help="the reduced set with smaller loads")
     parser.add_argument(
         "--cluster", action="store_true", help="the drills of a three-node Cassandra cluster (CASSANDRA_NODES=3)"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, help="students of each load drill")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
-    common.loopback_target(args.base_url)  # refuse before anything else
+    client.loopback_target(args.base_url)  # refuse before anything else
     shape = cluster.CLUSTER if args.cluster else drills.CI if args.ci else drills.FULL
     if args.students:
         shape.students = args.students
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         names = args.only or list(cluster.CLUSTER_DRILLS)
     else:
         names = args.only or (list(drills.CI_DRILLS) if args.ci else list(drills.DRILLS))
-    common.django_setup()
+    seeding.django_setup()
     if args.cluster and cluster.node_count() < 3:
         parser.error("--cluster needs the stack of CASSANDRA_NODES=3 make up (CASSANDRA_NODES=3 in the environment)")
     every = {**drills.DRILLS, **cluster.CLUSTER_DRILLS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.test import SimpleTestCase
 
-from bench import common
+from bench import client
 from drills.load import ACK, REFUSED, UNKNOWN, Fixture, Load, Send
 
 Q1, Q2, Q3 = 101, 102, 103
@@ -13,7 +13,7 @@ Q1, Q2, Q3 = 101, 102, 103
 
 def make_load() -> Load:
     fixture = Fixture(
-        target=common.Target(host="127.0.0.1", port=8080, base_url="http://127.0.0.1:8080"),
+        target=client.Target(host="127.0.0.1", port=8080, base_url="http://127.0.0.1:8080"),
         exam_id=1,
         questions={q: [q * 10 + c for c in range(6)] for q in (Q1, Q2, Q3)},
         tokens=["t0"],

@@ -1,9 +1,8 @@
-"""Shared helpers for the benchmarks (bench/b*.py) and the load generator (test_traffic.py).
+"""The load side of the benchmarks, the drills and the load test (test_traffic.py).
 
 - a small asyncio HTTP/1.1 keep-alive client on raw streams (cheap enough that one core drives the stack);
 - run_load(): N concurrent workers, each on its own connection, bounded by time and by requests;
-- percentile(), CPU pinning for the generator, and writing bench/results/*.json;
-- data setup: Django bootstrap, seeded students with tokens, an exam created through the API.
+- CPU pinning for the generator, and synchronous JSON calls for setup.
 
 Every target is refused unless it is a loopback address.
 """
@@ -14,68 +13,29 @@ import asyncio
 import ipaddress
 import json
 import os
-import platform
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO / "bench" / "results"
+try:
+    from bench.reporting import ms, percentile
+except ImportError:  # run as a script from bench/
+    from reporting import ms, percentile  # type: ignore[no-redef]
+
 DEFAULT_BASE_URL = os.environ.get("BENCH_BASE_URL", f"http://127.0.0.1:{os.environ.get('NGINX_PORT', '8080')}")
 # The load generator's CPU. Keep it the same from run to run (docs/benchmarks.md): on 2 cores the generator
 # gets CPU 1 to itself as far as it is concerned, while the stack is scheduled by the kernel on both.
 GENERATOR_CPU = int(os.environ.get("BENCH_GENERATOR_CPU", "1"))
 
 
-# --- small helpers ---------------------------------------------------------------------------------
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
-
-
-def seconds_left(default: float = 600.0) -> float:
-    """Seconds until the whole run's deadline (BENCH_DEADLINE, a time.time() value set by bench/run.py from
-    BENCH_BUDGET_SECONDS); a benchmark can shorten itself with it. `default` when run on its own."""
-    deadline = os.environ.get("BENCH_DEADLINE")
-    return max(0.0, float(deadline) - time.time()) if deadline else default
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0-100) by linear interpolation between closest ranks; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = (len(ordered) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000.0, 2)
-
-
 # The CPUs this process could use before pin_generator(); children that are part of the stack (a worker a
-# benchmark starts, say) should get them back: subprocess.Popen(..., preexec_fn=common.unpin_child).
+# benchmark starts, say) should get them back: subprocess.Popen(..., preexec_fn=client.unpin_child).
 ORIGINAL_CPUS = frozenset(os.sched_getaffinity(0))
 
 
@@ -91,43 +51,6 @@ def pin_generator(cpu: int = GENERATOR_CPU) -> str:
         cpu = available[-1]
     os.sched_setaffinity(0, {cpu})
     return f"generator pinned to CPU {cpu} of {os.cpu_count()} (os.sched_setaffinity); the stack is not pinned"
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def write_results(
-    rows: list[dict[str, Any]], *, name: str = "latest.json", extra: dict[str, Any] | None = None
-) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    document = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": git_commit(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        **(extra or {}),
-        "results": rows,
-    }
-    path = RESULTS_DIR / name
-    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
-    return path
 
 
 # --- targets: loopback only ------------------------------------------------------------------------
@@ -464,204 +387,3 @@ def wait_http(url: str, seconds: float = 60.0) -> None:
             last = exc
         time.sleep(0.5)
     raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f} s (last: {last})")
-
-
-# --- data setup ------------------------------------------------------------------------------------
-
-_django_ready = False
-
-
-def django_setup() -> None:
-    """Bootstrap Django in this process (seeding and tokens go straight to the database)."""
-    global _django_ready
-    if _django_ready:
-        return
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings.base")
-    import django
-
-    django.setup()
-    _django_ready = True
-
-
-def ensure_doctor(*, email: str, password: str = "bench-doctor-password-123") -> Any:
-    django_setup()
-    from core.accounts.models import User
-    from core.accounts.services import doctor_create
-
-    user = User.objects.filter(email__iexact=email).first()
-    return user or doctor_create(email=email, full_name="Benchmark Doctor", password=password)
-
-
-def ensure_students(*, prefix: str, count: int, level: str, password: str) -> list[Any]:
-    """`count` students numbered <prefix>-00001..., in `level`, all with `password` (hashed once and shared,
-    so seeding 500 students costs one hash). Existing ones are reused, with their password reset."""
-    django_setup()
-    from django.contrib.auth.hashers import make_password
-
-    from core.accounts.models import Role, User
-    from core.accounts.services import level_get_or_create
-
-    level_obj = level_get_or_create(name=level)
-    numbers = [f"{prefix}-{i:05d}" for i in range(1, count + 1)]
-    hashed = make_password(password)
-    existing = {u.student_number: u for u in User.objects.filter(student_number__in=numbers)}
-    missing = [
-        User(
-            role=Role.STUDENT,
-            student_number=number,
-            email=f"{number.lower()}@bench.example.com",
-            full_name=f"Student {number}",
-            level=level_obj,
-            password=hashed,
-        )
-        for number in numbers
-        if number not in existing
-    ]
-    User.objects.bulk_create(missing, batch_size=1000)
-    User.objects.filter(student_number__in=numbers).update(password=hashed, level=level_obj, is_active=True)
-    by_number = {u.student_number: u for u in User.objects.filter(student_number__in=numbers)}
-    return [by_number[n] for n in numbers]
-
-
-def access_token(user: Any) -> str:
-    django_setup()
-    from core.accounts.tokens import SingleUseRefreshToken
-
-    return str(SingleUseRefreshToken.for_user(user).access_token)
-
-
-@dataclass
-class ExamFixture:
-    exam_id: int
-    code: str
-    # question id -> its choice ids, in the exam's order
-    questions: dict[int, list[int]]
-
-
-def create_open_exam(
-    base_url: str,
-    *,
-    doctor_token: str,
-    code: str,
-    level: str,
-    subject: str,
-    questions: int,
-    choices: int = 4,
-    correct: int = 1,
-    open_minutes: int = 180,
-) -> ExamFixture:
-    """Create an online exam through the API (draft), publish it, and read back its question and choice ids.
-    The first `correct` choices of each question are the correct ones (more than one: a multiple-answer question)."""
-    now = datetime.now(UTC)
-    body = {
-        "code": code,
-        "title": f"Load exam {code}",
-        "subject": subject,
-        "level": level,
-        "kind": "online",
-        "opens_at": (now - timedelta(minutes=5)).isoformat(),
-        "closes_at": (now + timedelta(minutes=open_minutes)).isoformat(),
-        "duration_minutes": open_minutes,
-        "questions": [
-            {
-                "text": f"Question {q + 1}",
-                "points": 1,
-                "choices": [{"text": f"Choice {c + 1}", "is_correct": c < correct} for c in range(choices)],
-            }
-            for q in range(questions)
-        ],
-    }
-    status, created = http_json("POST", f"{base_url}/api/exams", token=doctor_token, body=body)
-    exam_id = expect(status, created, 201, "POST /api/exams")["id"]
-    status, payload = http_json(
-        "PATCH", f"{base_url}/api/exams/{exam_id}", token=doctor_token, body={"status": "published"}
-    )
-    expect(status, payload, 200, "PATCH /api/exams/{id} status=published")
-    status, detail = http_json("GET", f"{base_url}/api/exams/{exam_id}", token=doctor_token)
-    expect(status, detail, 200, "GET /api/exams/{id}")
-    mapping = {q["id"]: [c["id"] for c in q["choices"]] for q in detail["questions"]}
-    if len(mapping) != questions:
-        raise RuntimeError(f"exam {exam_id} has {len(mapping)} questions, expected {questions}")
-    return ExamFixture(exam_id=exam_id, code=code, questions=mapping)
-
-
-async def start_attempts(target: Target, *, exam_id: int, tokens: list[str], concurrency: int = 16) -> Counter[int]:
-    """POST /api/exams/{id}/attempt for every token (201 the first time, 200 after); returns the status counts."""
-    statuses: Counter[int] = Counter()
-    queue = list(enumerate(tokens))
-    path = f"/api/exams/{exam_id}/attempt"
-
-    async def worker() -> None:
-        conn = HttpConnection(target)
-        try:
-            while queue:
-                _, token = queue.pop()
-                try:
-                    status, _ = await conn.request("POST", path, body=b"", headers=auth_headers(token))
-                except HttpError:
-                    status = 0
-                statuses[status] += 1
-        finally:
-            conn.close()
-
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(tokens)) or 1)))
-    return statuses
-
-
-def unique_code(prefix: str) -> str:
-    return f"{prefix}-{datetime.now(UTC):%Y%m%d%H%M%S}-{os.getpid()}"
-
-
-# --- the answer-save benchmarks' data (B1, B2): one exam, 64 students with tokens and started attempts ----
-
-BENCH_LEVEL = "Benchmark level"
-BENCH_SUBJECT = "Benchmarks"
-BENCH_DOCTOR = "bench-doctor@bench.example.com"
-
-
-@dataclass
-class AnswersFixture:
-    target: Target
-    exam: ExamFixture
-    student_ids: list[int]
-    tokens: list[str]
-
-
-_answers_fixtures: dict[tuple[str, int, int], AnswersFixture] = {}
-
-
-def answers_fixture(base_url: str = DEFAULT_BASE_URL, *, students: int = 64, questions: int = 100) -> AnswersFixture:
-    """An open exam with `questions` single-answer questions (4 choices each), and `students` students of its
-    level, each with its own access token and a started attempt. Made once per process."""
-    key = (base_url, students, questions)
-    if key in _answers_fixtures:
-        return _answers_fixtures[key]
-    target = loopback_target(base_url)
-    doctor = ensure_doctor(email=BENCH_DOCTOR)
-    people = ensure_students(prefix="BENCH", count=students, level=BENCH_LEVEL, password="bench-student-password")
-    tokens = [access_token(p) for p in people]
-    for attempt in range(3):  # a stack restarting under us (a 502) gets two more tries, each with a new exam
-        wait_http(f"{target.base_url}/health", 60)
-        try:
-            exam = create_open_exam(
-                target.base_url,
-                doctor_token=access_token(doctor),
-                code=unique_code(f"BENCH{attempt}"),
-                level=BENCH_LEVEL,
-                subject=BENCH_SUBJECT,
-                questions=questions,
-            )
-            statuses = asyncio.run(start_attempts(target, exam_id=exam.exam_id, tokens=tokens))
-            if set(statuses) - {200, 201}:
-                raise RuntimeError(f"starting the attempts: {dict(statuses)}")
-            break
-        except (RuntimeError, OSError) as exc:
-            if attempt == 2:
-                raise
-            print(f"setup failed ({str(exc)[:120]}); retrying in 5 s", flush=True)
-            time.sleep(5)
-    fixture = AnswersFixture(target=target, exam=exam, student_ids=[p.id for p in people], tokens=tokens)
-    _answers_fixtures[key] = fixture
-    return fixture
