@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any, cast
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
 from core.accounts.authentication import JWTStatelessAuthentication
 from core.accounts.models import Role, User
-from core.accounts.revocation import SessionEnded, session_started
-from core.answers.store import SaveOrigin
 from core.common import metrics
-from core.common.errors import api_exception_handler
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.parsers import BoundedJSONParser
-from core.common.permissions import STUDENT, IsDoctorOrAdmin, IsPerson, IsStudent
-from core.exams import selectors, services
+from core.common.permissions import IsDoctorOrAdmin, IsPerson, IsStudent
+from core.exams import hot_path, selectors, services
+from core.exams.hot_path import AnswersField, save_origin
 from core.exams.models import Exam, Question
 from core.exams.schema import ExamKindField, ExamReviewField, ExamStatusField, QuestionScoringField
 
@@ -238,41 +230,6 @@ class ExamPatchSerializer(ExamInputSerializer):
         return cast(list[dict[str, Any]], whole.validated_data)
 
 
-class AnswerItemSerializer(serializers.Serializer):
-    question = serializers.IntegerField()
-    choices = serializers.ListField(child=serializers.IntegerField())
-
-
-@extend_schema_field(AnswerItemSerializer(many=True))
-class AnswersField(serializers.Field):
-    """`[{"question": int, "choices": [int, ...]}, ...]` parsed by hand: this is the hot path, and nested
-    serializers cost more than the rest of the request. Only the shape is checked here (400); whether the
-    answers fit the exam is the service's business (422)."""
-
-    def to_internal_value(self, data: Any) -> list[tuple[int, list[int]]]:
-        if not isinstance(data, list):
-            raise serializers.ValidationError("Expected a list of {question, choices} objects.")
-        parsed: list[tuple[int, list[int]]] = []
-        errors: dict[str, list[str]] = {}
-        for index, item in enumerate(data):
-            question = item.get("question") if isinstance(item, dict) else None
-            choices = item.get("choices") if isinstance(item, dict) else None
-            if not isinstance(item, dict):
-                errors[str(index)] = ["Expected an object with question and choices."]
-            elif type(question) is not int:
-                errors[str(index)] = ["question must be an integer id."]
-            elif not isinstance(choices, list) or any(type(choice) is not int for choice in choices):
-                errors[str(index)] = ["choices must be a list of integer ids."]
-            else:
-                parsed.append((question, choices))
-        if errors:
-            raise serializers.ValidationError(errors)
-        return parsed
-
-    def to_representation(self, value: Any) -> Any:
-        return value
-
-
 class SavedAnswerSerializer(serializers.Serializer):
     question = serializers.IntegerField(source="question_id")
     choices = serializers.ListField(child=serializers.IntegerField(), source="choice_ids")
@@ -383,118 +340,8 @@ class AttemptStartApi(_ExamTakingApi):
 
 
 # --- the answer-saving hot path ---------------------------------------------------------------
-# A PUT of answers takes a lean road when the request is the common, well-formed kind (see _answers_put_lean):
-# the same checks as DRF's, in fewer steps, then the same service. Anything else - no or a bad token, another
-# role, another content type or Accept, a body that does not parse or has the wrong shape - goes down DRF's
-# full road (AnswersApi.put), which gives exactly the error it always gave.
-
-_jwt_auth = JWTStatelessUserAuthentication()
-_renderer = JSONRenderer()
-# Access tokens already checked in this process (signature, audience, issuer, type, jti, user claim, role):
-# the token's exact text -> (student id, the moment it stops being valid, when its session started). The same
-# bytes carry the same signature, so only the expiry needs checking again. Bounded; emptied when the JWT
-# settings change.
-_checked_tokens: dict[str, tuple[int, float, float]] = {}
-_CHECKED_TOKENS_MAX = 20_000
-_JSON_TYPES = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
-_ACCEPT_JSON = frozenset({"*/*", "application/*", "application/json"})
-
-
-@receiver(setting_changed)
-def _jwt_settings_changed(*, setting: str, **_: object) -> None:
-    if setting == "SIMPLE_JWT":
-        _checked_tokens.clear()
-
-
-def _lean_student_id(request: HttpRequest) -> tuple[int, float] | None:
-    """The student id of a valid student access token in the Authorization header and when its session
-    started, or None for anything else (which DRF's JWT authentication and IsStudent then judge and word).
-    Whether the session was ended is judged per request, in the hot path's MGET (services.answers_save)."""
-    header = request.META.get("HTTP_AUTHORIZATION")
-    if not header:
-        return None
-    parts = header.split()
-    if len(parts) != 2 or parts[0] != "Bearer":
-        return None
-    raw = parts[1]
-    checked = _checked_tokens.get(raw)
-    if checked is None:
-        try:
-            token = _jwt_auth.get_validated_token(raw.encode("iso-8859-1"))
-            user = _jwt_auth.get_user(token)
-        except Exception:  # DRF's road reports it
-            return None
-        if getattr(user, "role", None) != STUDENT or getattr(token, "is_api_key", False):
-            return None
-        try:
-            student_id = int(user.id)
-            valid_until = float(token.payload["exp"]) + token.get_token_backend().get_leeway().total_seconds()
-        except (KeyError, TypeError, ValueError):
-            return None
-        if len(_checked_tokens) >= _CHECKED_TOKENS_MAX:
-            _checked_tokens.clear()
-        checked = _checked_tokens[raw] = (student_id, valid_until, session_started(token.payload))
-    student_id, valid_until, started = checked
-    if time.time() >= valid_until:  # expired, as PyJWT and simplejwt judge it (exp <= now - leeway)
-        _checked_tokens.pop(raw, None)
-        return None
-    return student_id, started
-
-
-def _strict_constant(value: str) -> Any:
-    raise ValueError(f"{value} is not valid JSON")  # DRF's parser refuses NaN and Infinity too
-
-
-def _lean_answers(request: HttpRequest) -> list[tuple[int, list[int]]] | None:
-    """The parsed answers when the body is JSON of the right shape, within the size limit, and the client
-    takes JSON back; None otherwise."""
-    meta = request.META
-    if meta.get("CONTENT_TYPE", "").lower() not in _JSON_TYPES or "format=" in meta.get("QUERY_STRING", ""):
-        return None
-    accept = meta.get("HTTP_ACCEPT")
-    if accept:
-        offered = [item.strip() for item in accept.split(",")]
-        if any(";" in item for item in offered) or _ACCEPT_JSON.isdisjoint(offered):
-            return None
-    try:
-        length = int(meta.get("CONTENT_LENGTH") or "")
-    except ValueError:
-        return None
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if length <= 0 or (limit is not None and length > limit):
-        return None
-    try:
-        data = json.loads(request.body.decode("utf-8"), parse_constant=_strict_constant)
-    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError; nesting: the parser's 400
-        return None
-    if not isinstance(data, dict) or "answers" not in data:
-        return None
-    try:
-        return _answers_field.to_internal_value(data["answers"])
-    except serializers.ValidationError:
-        return None
-
-
-def _lean_json(view: APIView, body: bytes, status_code: int) -> HttpResponse:
-    response = HttpResponse(body, status=status_code, content_type="application/json")
-    response["Allow"] = ", ".join(view.allowed_methods)
-    return response
-
-
-def _drf_datetime(moment: Any) -> str:
-    """A datetime as DRF's JSON encoder writes it (UTC as Z)."""
-    text = cast(str, moment.isoformat())
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-_answers_field = AnswersField()
-_ident = BaseThrottle()
-
-
-def _save_origin(request: HttpRequest | Request) -> SaveOrigin:
-    """What the save history records of where a save came from: the client's address as the throttles see it
-    (NUM_PROXIES entries from the right of X-Forwarded-For), and its user agent."""
-    return SaveOrigin(client_ip=_ident.get_ident(request) or "", user_agent=request.META.get("HTTP_USER_AGENT", ""))
+# A PUT of answers takes the lean road of core/exams/hot_path.py when the request is the common, well-formed
+# kind and the switch is on; anything else goes down DRF's road (AnswersApi.put).
 
 
 class AnswersApi(_ExamTakingApi):
@@ -506,45 +353,12 @@ class AnswersApi(_ExamTakingApi):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method != "PUT":
             return cast(HttpResponse, super().dispatch(request, *args, **kwargs))
-        response = self._answers_put_lean(request, kwargs["exam_id"])
+        response = hot_path.answers_put_lean(view=self, request=request, exam_id=kwargs["exam_id"])
         if response is None:
             response = cast(HttpResponse, super().dispatch(request, *args, **kwargs))
         if settings.METRICS_ENABLED:
             metrics.ANSWER_SAVES.labels(metrics.answer_save_outcome(response.status_code)).inc()
         return response
-
-    def _answers_put_lean(self, request: HttpRequest, exam_id: int) -> HttpResponse | None:
-        """PUT without DRF's Request, negotiation and serializers: the same checks and the same service, the
-        same body and status for every outcome. None sends the request down DRF's road instead."""
-        checked = _lean_student_id(request)
-        if checked is None:
-            return None
-        student_id, session = checked
-        answers = _lean_answers(request)
-        if answers is None:
-            return None
-        request.observed_user_id = student_id  # type: ignore[attr-defined]  # for the request's log line
-        now = timezone.now()
-        try:
-            saved = services.answers_save(
-                student_id=student_id,
-                exam_id=exam_id,
-                answers=answers,
-                now=now,
-                origin=_save_origin(request),
-                session_started=session,
-            )
-        except SessionEnded:  # DRF's road refuses it, with its 401 and WWW-Authenticate
-            return None
-        except Exception as exc:  # rendered as DRF's handler renders it, or raised on
-            handled = api_exception_handler(exc, {"view": self, "args": (), "kwargs": {"exam_id": exam_id}})
-            if handled is None:
-                raise
-            body = handled.data if isinstance(handled.data, dict) else {"detail": handled.data}
-            body.setdefault("server_time", timezone.now())
-            return _lean_json(self, _renderer.render(body), handled.status_code)
-        # What DRF's JSONRenderer makes of {"saved": saved, "server_time": now}, without its machinery.
-        return _lean_json(self, b'{"saved":%d,"server_time":"%s"}' % (saved, _drf_datetime(now).encode()), 200)
 
     class InputSerializer(serializers.Serializer):
         answers = AnswersField()
@@ -571,7 +385,7 @@ class AnswersApi(_ExamTakingApi):
             exam_id=exam_id,
             answers=data.validated_data["answers"],
             now=now,
-            origin=_save_origin(request),
+            origin=save_origin(request),
         )
         return Response({"saved": saved, "server_time": now})
 

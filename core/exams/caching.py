@@ -1,6 +1,6 @@
 """What the answer-saving hot path needs, kept in the cache so that a save makes no PostgreSQL query.
 
-Two entries per save, fetched with one `get_many` (three on the lean road, which also fetches the student's
+Two entries per save, fetched in one round trip (three on the lean road, which also fetches the student's
 "sessions void before" entry: core/accounts/revocation.py):
 - the exam's key (question ids -> choice ids and the single-answer flag, status, grace, level), dropped
   whenever the exam, a question or a choice changes (services and the receivers in `receivers.py`, so admin
@@ -13,33 +13,26 @@ Two entries per save, fetched with one `get_many` (three on the lean road, which
   at its next save.
 A miss falls back to PostgreSQL and refills. A cache that is down is treated as a miss, never as an error.
 
-The hot read skips Django's cache API (its RedisCache builds a new client object on every call, which costs
-more than the round trip): one process-wide redis-py client sends one MGET of the same keys, made by the
-cache's own `make_key`, and unpickles the values the way the cache wrote them. Writes and deletes still go
-through `cache`, so invalidation is unchanged.
+With the lean road on (EXAMS_LEAN_PUT), the read goes through the hot path's own Redis reader
+(core/exams/hot_path.py); otherwise through Django's `cache.get_many`. Writes and deletes always go through
+`cache`, so invalidation is the same either way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import pickle
-import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.core.signals import setting_changed
 from django.db import transaction
-from django.dispatch import receiver
 from redis.exceptions import RedisError
 
 from core.accounts.revocation import SessionEnded, session_check_without_cache, session_is_void, void_before_name
+from core.exams import hot_path
 from core.exams.models import Attempt, Choice, Exam
 
 logger = logging.getLogger(__name__)
@@ -165,81 +158,14 @@ def _delete_now_and_on_commit(name: str) -> None:
     transaction.on_commit(delete)
 
 
-# --- the hot read ----------------------------------------------------------------------------
-
-_client_lock = threading.Lock()
-_client: tuple[int, redis.Redis] | None = None  # (pid it was made in, client)
-# The last exam keys read, by cache key: (the pickled bytes, the ExamKey they hold). The same bytes are the
-# same (frozen) key, so they are unpickled once per process, not once per save.
-_decoded_keys: dict[str, tuple[bytes, ExamKey]] = {}
-_DECODED_KEYS_MAX = 256
-
-
-def _hot_client() -> redis.Redis:
-    """One redis-py client per process, on the default cache's server and options; made again after a fork."""
-    global _client
-    made = _client
-    pid = os.getpid()
-    if made is not None and made[0] == pid:
-        return made[1]
-    with _client_lock:
-        if _client is None or _client[0] != pid:
-            conf = settings.CACHES["default"]
-            location = conf["LOCATION"]
-            # The first server, where the cache writes (a list, or a string split as RedisCache splits it).
-            location = location[0] if isinstance(location, (list, tuple)) else re.split("[;,]", location)[0]
-            options = {k: v for k, v in conf.get("OPTIONS", {}).items() if k.startswith("socket_")}
-            _client = (pid, redis.Redis(connection_pool=redis.ConnectionPool.from_url(location, **options)))
-        return _client[1]
-
-
-def _reset_hot_client() -> None:
-    global _client
-    with _client_lock:
-        made, _client = _client, None
-    _decoded_keys.clear()
-    if made is not None and made[0] == os.getpid():
-        made[1].connection_pool.disconnect()
-
-
-@receiver(setting_changed)
-def _settings_changed(*, setting: str, **_: object) -> None:
-    if setting in ("CACHES", "REDIS_URL"):
-        _reset_hot_client()
-
-
-def _loads(raw: bytes) -> Any:
-    # What Django's RedisSerializer does: integers are stored bare, everything else pickled.
-    try:
-        return int(raw)
-    except ValueError:
-        return pickle.loads(raw)  # noqa: S301 - our own cache, written by cache.set
-
-
-def _exam_key_loads(name: str, raw: bytes) -> Any:
-    seen = _decoded_keys.get(name)
-    if seen is not None and seen[0] == raw:
-        return seen[1]
-    value = _loads(raw)
-    if isinstance(value, ExamKey):
-        if len(_decoded_keys) >= _DECODED_KEYS_MAX:
-            _decoded_keys.clear()
-        _decoded_keys[name] = (raw, value)
-    return value
-
-
-def _hot_read(key_name: str, window_name: str, void_name: str | None = None) -> tuple[Any, Any, Any]:
-    """The entries in one MGET, as `cache.get_many` would give them (None for a miss)."""
-    names = [cache.make_key(key_name), cache.make_key(window_name)]
-    if void_name is not None:
-        names.append(cache.make_key(void_name))
-    # The client never decodes responses, so values are the bytes Django's cache wrote.
-    raws = cast(list[bytes | None], _hot_client().mget(names))
-    raw_key, raw_window = raws[0], raws[1]
-    key = None if raw_key is None else _exam_key_loads(names[0], raw_key)
-    window = None if raw_window is None else _loads(raw_window)
-    void_before = None if len(raws) < 3 or raws[2] is None else _loads(cast(bytes, raws[2]))
-    return key, window, void_before
+def _entries_read(key_name: str, window_name: str, void_name: str | None) -> tuple[Any, Any, Any]:
+    """The entries (None for a miss) in one round trip: through the hot path's own Redis reader when the lean
+    road is on (core/exams/hot_path.py), else through Django's cache API."""
+    if settings.EXAMS_LEAN_PUT:
+        return hot_path.entries_read(key_name, window_name, void_name)
+    names = [key_name, window_name] if void_name is None else [key_name, window_name, void_name]
+    found = cache.get_many(names)
+    return found.get(key_name), found.get(window_name), None if void_name is None else found.get(void_name)
 
 
 def hot_context_get(
@@ -252,7 +178,7 @@ def hot_context_get(
     key_name, window_name = exam_key_name(exam_id), attempt_window_name(exam_id, student_id)
     void_name = void_before_name(student_id) if session_started is not None else None
     try:
-        key, window, void_before = _hot_read(key_name, window_name, void_name)
+        key, window, void_before = _entries_read(key_name, window_name, void_name)
     except RedisError:
         logger.warning("cache down: reading exam %s from the database", exam_id)
         key = window = None

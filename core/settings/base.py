@@ -345,3 +345,7 @@ STUDENT_SITE_URL = env.str("STUDENT_SITE_URL", default="/app/")
 # the shared file store (S3), not on one web instance's disk.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"
+# --- the answer save's lean road (core/exams/hot_path.py) -------------------------------------
+# Off: every PUT of answers goes through DRF's full road; what the lean road earns is measured in
+# docs/decisions/0016-hotpath-lean-put.md.
+EXAMS_LEAN_PUT = env.bool("EXAMS_LEAN_PUT", default=True)

@@ -8,10 +8,11 @@ import time
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from rest_framework.test import APIClient
 
 from core.accounts.tokens import SingleUseRefreshToken
+from core.exams import hot_path
 from core.exams.tests.factories import ids_of, make_doctor, make_exam, make_student, token_for
 
 # A content type the lean road leaves to DRF (it decodes the same ASCII body the same way).
@@ -102,3 +103,15 @@ class LeanRoadTests(TestCase):
         body = {"answers": [{"question": self.q1, "choices": self.q1_correct}]}
         response = self.put(body, token=self.token, HTTP_ACCEPT="text/html")
         self.assertEqual(response.status_code, 406)
+
+    def test_with_the_switch_off_every_save_takes_drfs_road_and_answers_alike(self) -> None:
+        self.start()
+        body = {"answers": [{"question": self.q1, "choices": self.q1_correct}]}
+        hot_path._checked_tokens.clear()
+        with override_settings(EXAMS_LEAN_PUT=False):
+            off = self.put(body, token=self.token)
+        self.assertNotIn(self.token, hot_path._checked_tokens)  # the lean road never looked at it
+        on = self.put(body, token=self.token)
+        self.assertIn(self.token, hot_path._checked_tokens)
+        self.assertEqual(off.status_code, 200)
+        self.assert_alike(on, off)
