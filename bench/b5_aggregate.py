@@ -36,8 +36,9 @@ STUDENT_PREFIX = "B5S"
 BENCH_DOCTOR = "bench-aggregate@bench.example.com"
 
 
-def ensure_data() -> Any:
-    """The benchmark doctor, owning a paper exam TEST_ID with exactly DEGREES degrees. Returns the doctor."""
+def ensure_data(*, test_id: str = TEST_ID, degrees: int = DEGREES) -> Any:
+    """The benchmark doctor, owning a paper exam `test_id` with exactly `degrees` degrees (of the first `degrees`
+    benchmark students). Returns the doctor."""
     seeding.django_setup()
     from django.db import connection, transaction
     from django.utils import timezone
@@ -51,9 +52,9 @@ def ensure_data() -> Any:
         email=BENCH_DOCTOR, full_name="Benchmark aggregate doctor", password="bench-aggregate-password-123"
     )
     exam, _ = Exam.objects.get_or_create(
-        code=TEST_ID,
+        code=test_id,
         defaults={
-            "title": "B5 aggregate, 100,000 degrees",
+            "title": f"B5 aggregate, {degrees:,} degrees",
             "subject": subject_get_or_create(name="Benchmarks"),
             "owner": doctor,
             "kind": Exam.Kind.PAPER,
@@ -61,8 +62,8 @@ def ensure_data() -> Any:
         },
     )
     if exam.owner_id != doctor.id:
-        raise RuntimeError(f"{TEST_ID} exists and belongs to someone else")
-    if Degree.objects.filter(exam=exam).count() == DEGREES:
+        raise RuntimeError(f"{test_id} exists and belongs to someone else")
+    if Degree.objects.filter(exam=exam).count() == degrees:
         return doctor
     user_table, degree_table = User._meta.db_table, Degree._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
@@ -75,7 +76,7 @@ def ensure_data() -> Any:
             FROM generate_series(1, %s) AS n
             ON CONFLICT (student_number) DO NOTHING
             """,
-            [Role.STUDENT.value, STUDENT_PREFIX, timezone.now(), DEGREES],
+            [Role.STUDENT.value, STUDENT_PREFIX, timezone.now(), degrees],
         )
         # Deterministic marks: out of 40 or 50, spread by a multiplicative hash of the student's number.
         cursor.execute(
@@ -88,17 +89,18 @@ def ensure_data() -> Any:
                  LATERAL (SELECT CASE WHEN substr(u.student_number, 4)::int %% 3 = 0 THEN 40 ELSE 50 END)
                      AS a(available)
             WHERE u.student_number LIKE %s AND length(u.student_number) = 9
+              AND substr(u.student_number, 4)::int <= %s
             """,
-            [exam.id, timezone.now(), STUDENT_PREFIX + "%"],
+            [exam.id, timezone.now(), STUDENT_PREFIX + "%", degrees],
         )
         cursor.execute(f"ANALYZE {degree_table}")
     count = Degree.objects.filter(exam=exam).count()
-    if count != DEGREES:
-        raise RuntimeError(f"{TEST_ID} has {count} degrees, expected {DEGREES}")
+    if count != degrees:
+        raise RuntimeError(f"{test_id} has {count} degrees, expected {degrees}")
     return doctor
 
 
-def floor_statement(doctor: Any) -> str:
+def floor_statement(doctor: Any, test_id: str = TEST_ID) -> str:
     """The statement the view runs for this doctor, as executed (parameters inlined by psycopg)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -106,7 +108,7 @@ def floor_statement(doctor: Any) -> str:
     from core.gradebook.selectors import test_aggregate
 
     with CaptureQueriesContext(connection) as queries:
-        test_aggregate(user=doctor, test_id=TEST_ID)
+        test_aggregate(user=doctor, test_id=test_id)
     statements = [q["sql"] for q in queries if "percentile_cont" in q["sql"]]
     if len(queries) != 1 or len(statements) != 1:
         raise RuntimeError(f"expected the aggregate to be one statement, saw {len(queries)}")

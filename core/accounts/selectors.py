@@ -3,10 +3,12 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.accounts.models import ApiKey, Level, Role, Subject, User
+from core.common.statements import Statement
 
 # Writing last_used_at on every request would turn each authenticated read into a write.
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=5)
@@ -16,14 +18,26 @@ def api_key_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _api_key_with_user(*, key_hash: str) -> list[ApiKey]:
+    live = ApiKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True, user__is_active=True)
+    return list(live.select_related("user")[:1])
+
+
+# Checked on every Markr API call: the query is compiled once per process (core/common/statements.py).
+_api_key_lookup = Statement(_api_key_with_user, key_hash="probe: not a sha-256")
+_KEY_COLUMNS = [field.attname for field in ApiKey._meta.concrete_fields]
+_USER_COLUMNS = [field.attname for field in User._meta.concrete_fields]
+
+
 def api_key_authenticate(*, raw: str) -> ApiKey | None:
-    key = (
-        ApiKey.objects.select_related("user")
-        .filter(key_hash=api_key_hash(raw), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
-    if key is None:
+    """The live key with this secret, its (active) user loaded with it; None for anything else."""
+    row = _api_key_lookup.fetchone(key_hash=api_key_hash(raw))
+    if row is None:
         return None
+    if len(row) != len(_KEY_COLUMNS) + len(_USER_COLUMNS):  # select_related's columns: the key's, then the user's
+        raise AssertionError(f"unexpected API key row of {len(row)} columns")
+    key = ApiKey.from_db(DEFAULT_DB_ALIAS, _KEY_COLUMNS, row[: len(_KEY_COLUMNS)])
+    key.user = User.from_db(DEFAULT_DB_ALIAS, _USER_COLUMNS, row[len(_KEY_COLUMNS) :])
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > API_KEY_TOUCH_INTERVAL:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)

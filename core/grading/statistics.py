@@ -6,6 +6,7 @@ deviation is the population one (`stddev_pop`), and everything comes from ONE SQ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Min, Que
 from django.db.models.functions import Cast
 
 QUARTILES = (0.25, 0.5, 0.75)
+# The columns of summary()'s statement, in the order it asks for them.
+FIGURES = ("count", "mean", "stddev", "min", "max", "quartiles")
 
 
 class PercentilesCont(Aggregate):
@@ -68,14 +71,26 @@ def summary(queryset: QuerySet[Any], field: str) -> Summary:
 
     Rows where `field` is NULL are left out, as SQL aggregates do."""
     value = _as_float(queryset, field)
-    row = queryset.order_by().aggregate(
-        count=Count(field),
-        mean=Avg(value),
-        stddev=StdDev(value, sample=False),
-        min=Min(value),
-        max=Max(value),
-        quartiles=PercentilesCont(value, fractions=QUARTILES),
+    aggregates = (
+        Count(field),
+        Avg(value),
+        StdDev(value, sample=False),
+        Min(value),
+        Max(value),
+        PercentilesCont(value, fractions=QUARTILES),
     )
+    return _summary_of(queryset.order_by().aggregate(**dict(zip(FIGURES, aggregates, strict=True))))
+
+
+def summary_from_row(row: Sequence[Any] | None) -> Summary:
+    """The Summary of a row of summary()'s own statement, run again without the ORM (core/common/statements.py);
+    no row at all is the summary of nothing."""
+    if row is None:
+        return Summary(count=0, mean=None, stddev=None, min=None, max=None, p25=None, p50=None, p75=None)
+    return _summary_of(dict(zip(FIGURES, row, strict=True)))
+
+
+def _summary_of(row: dict[str, Any]) -> Summary:
     p25, p50, p75 = row["quartiles"] or (None, None, None)
     return Summary(
         count=int(row["count"]),
