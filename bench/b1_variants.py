@@ -106,6 +106,27 @@ def stack_processes() -> dict[str, list[str]]:
     return parts
 
 
+def time_wait_sockets() -> int:
+    """TCP sockets in TIME-WAIT to or from the web instances' ports: a connection between Nginx and gunicorn that
+    was closed rather than kept alive leaves one behind (for 60 s)."""
+    ports = set()
+    for pidfile in (STATE / "run").glob("web-*.pid"):
+        ports.add(int(pidfile.stem.split("-", 1)[1]))
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "06":  # TIME_WAIT
+                continue
+            local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+            count += local in ports or remote in ports
+    return count
+
+
 def run_round(fixture: seeding.AnswersFixture, *, seconds: float, warmup: float) -> dict[str, Any]:
     questions = list(fixture.exam.questions.items())
     path = f"/api/exams/{fixture.exam.exam_id}/answers"
@@ -129,13 +150,16 @@ def run_round(fixture: seeding.AnswersFixture, *, seconds: float, warmup: float)
     floor = load(welcome, seconds)
     load(save_one, warmup)
     processes = stack_processes()
+    waits = time_wait_sockets()
     before = {part: _cpu_of(pids) for part, pids in processes.items()}
     wall = time.perf_counter()
     saves = load(save_one, seconds)
     wall = time.perf_counter() - wall
     spent = {part: _cpu_of(pids) - before[part] for part, pids in processes.items()}
     ok = saves.ok or 1
+    closed = max(0, time_wait_sockets() - waits)
     return {
+        "upstream_connections_closed": closed,
         "answers_per_s": round(saves.ok_rps, 1),
         "floor_rps": round(floor.ok_rps, 1),
         "ratio": round(saves.ok_rps / floor.ok_rps, 3) if floor.ok_rps else None,
@@ -179,7 +203,8 @@ def main(argv: list[str]) -> int:
                 f"round {r} {name:>12}: {row['answers_per_s']:7.1f} saves/s, floor {row['floor_rps']:7.1f} req/s, "
                 f"ratio {row['ratio']}, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, errors {row['errors']}; "
                 f"CPU ms/save web {cpu['web']}, nginx {cpu['nginx']}, cassandra {cpu['cassandra']}, "
-                f"redis {cpu['redis']}, generator {cpu['generator']}; load {row['load_average']}",
+                f"redis {cpu['redis']}, generator {cpu['generator']}; upstream connections closed "
+                f"{row['upstream_connections_closed']}; load {row['load_average']}",
                 flush=True,
             )
     restart_web(variants[names[0]])  # leave the stack on the first variant

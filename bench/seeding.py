@@ -204,6 +204,16 @@ class AnswersFixture:
 _answers_fixtures: dict[tuple[str, int, int], AnswersFixture] = {}
 
 
+def _assign_subject(*, doctor: Any, name: str) -> None:
+    """As an admin would: the doctor teaches the subject when it exists already (another benchmark may have made
+    it, taught by nobody, and a doctor may not adopt an existing subject); a new one is theirs anyway."""
+    from core.accounts.models import Subject
+
+    subject = Subject.objects.filter(name=name).first()
+    if subject is not None:
+        subject.doctors.add(doctor)
+
+
 def answers_fixture(base_url: str = DEFAULT_BASE_URL, *, students: int = 64, questions: int = 100) -> AnswersFixture:
     """An open exam with `questions` single-answer questions (4 choices each), and `students` students of its
     level, each with its own access token and a started attempt. Made once per process."""
@@ -212,6 +222,7 @@ def answers_fixture(base_url: str = DEFAULT_BASE_URL, *, students: int = 64, que
         return _answers_fixtures[key]
     target = loopback_target(base_url)
     doctor = ensure_doctor(email=BENCH_DOCTOR)
+    _assign_subject(doctor=doctor, name=BENCH_SUBJECT)
     people = ensure_students(prefix="BENCH", count=students, level=BENCH_LEVEL, password="bench-student-password")
     tokens = [access_token(p) for p in people]
     for attempt in range(3):  # a stack restarting under us (a 502) gets two more tries, each with a new exam

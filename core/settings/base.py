@@ -89,7 +89,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://exams:exams@127.0.0.1:55432/exams"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A reused connection is checked (SELECT 1) once per request before its first query, so that one PostgreSQL
+# restarted under us costs no request an error; false saves that round trip (docs/benchmarks.md).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=3)
 # Several suites may share one server; each run can pick its own test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_exams")}
