@@ -216,8 +216,13 @@ class TestAggregateApi(APIView):
         },
     )
     def get(self, request: Request, test_id: str) -> Response:
-        figures = selectors.test_aggregate(user=request_user(request), test_id=test_id)
-        return Response(self.OutputSerializer(figures.as_dict()).data)
+        figures = selectors.test_aggregate(user=request_user(request), test_id=test_id).as_dict()
+        # The figures are floats, ints and nulls already: the serializer describes them (the schema) but is not run,
+        # which saves a third of a millisecond per call (docs/benchmarks.md, the aggregate's fixed cost).
+        return Response({name: figures[name] for name in _AGGREGATE_FIELDS})
+
+
+_AGGREGATE_FIELDS = tuple(TestAggregateApi.OutputSerializer().fields)
 
 
 class MarkrResultsApi(APIView):
