@@ -191,6 +191,7 @@ def main(argv: list[str]) -> int:
     seconds = reporting.env_float("BENCH_VARIANT_SECONDS", 8.0)
     warmup = reporting.env_float("BENCH_WARMUP_SECONDS", 2.0)
     names = list(variants)
+    restart_web(variants[names[0]])  # the instances run this tree's code from the start
     fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=reporting.env_int("BENCH_CONCURRENCY", 64))
     runs: list[dict[str, Any]] = []
     for r in range(rounds):
