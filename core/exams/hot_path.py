@@ -85,7 +85,8 @@ _ident = BaseThrottle()
 def save_origin(request: HttpRequest | Request) -> SaveOrigin:
     """What the save history records of where a save came from, on both roads: the client's address as the
     throttles see it (NUM_PROXIES entries from the right of X-Forwarded-For), and its user agent."""
-    return SaveOrigin(client_ip=_ident.get_ident(request) or "", user_agent=request.META.get("HTTP_USER_AGENT", ""))
+    client_ip = _ident.get_ident(cast(Request, request)) or ""  # reads request.META only, as on a Django request
+    return SaveOrigin(client_ip=client_ip, user_agent=request.META.get("HTTP_USER_AGENT", ""))
 
 
 # --- the lean road ----------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def _student_of(request: HttpRequest) -> tuple[int, float] | None:
         if getattr(user, "role", None) != STUDENT or getattr(token, "is_api_key", False):
             return None
         try:
-            student_id = int(user.id)
+            student_id = int(cast(Any, user).id)  # simplejwt's TokenUser: the token's user_id claim
             valid_until = float(token.payload["exp"]) + token.get_token_backend().get_leeway().total_seconds()
         except (KeyError, TypeError, ValueError):
             return None
