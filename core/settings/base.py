@@ -249,6 +249,9 @@ MARKR_MAX_BYTES = env.int("MARKR_MAX_BYTES", default=20 * 1024 * 1024)
 HANDIN_MAX_BYTES = env.int("HANDIN_MAX_BYTES", default=3 * 1024 * 1024)
 HANDIN_RETENTION_DAYS = env.int("HANDIN_RETENTION_DAYS", default=3)
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+# Connections that write one subject_grades import at once, each for its own share of the students, while the
+# job's thread reads the file (1: one connection, reading and writing in turn). docs/benchmarks.md, B6.
+IMPORT_GRADE_WRITERS = env.int("IMPORT_GRADE_WRITERS", default=2)
 
 # --- files ----------------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from datetime import timedelta
 from unittest.mock import patch
 
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import TestCase, override_settings
+from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
 from openpyxl import Workbook
 from rest_framework.test import APIClient
@@ -26,6 +27,7 @@ from core.accounts.tokens import SingleUseRefreshToken
 from core.exams.models import Exam
 from core.gradebook.models import SubjectGrade
 from core.grading.models import Degree
+from core.imports import services
 from core.imports.services import import_run, import_start
 from core.imports.tasks import import_run_task
 from core.jobs.models import Job
@@ -317,12 +319,11 @@ class ImportJobTests(TestCase):
         self.assertEqual(_grades(self.doctor, "H6 Art"), {"H6K1": 61})
 
 
-class SubjectGradesImportTests(TestCase):
-    """The COPY-and-merge path of subject_grades, through the service on the real database."""
+class SubjectGradesRules:
+    """The COPY-and-merge path of subject_grades, through the service on the real database: run by
+    SubjectGradesImportTests on one connection and by SubjectGradesParallelWritersTests on parallel writers."""
 
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.doctor = _doctor()
+    doctor: User
 
     def _run(self, text: str, user: User | None = None) -> Job:
         data = ("student_id,subject,grade\n" + text).encode()
@@ -425,3 +426,53 @@ class SubjectGradesImportTests(TestCase):
         self._run("H10J1,H10 Later,70\n")
         self._run("H10J1,H10 Later,71\n")
         self.assertEqual(_grades(self.doctor, "H10 Later"), {"H10J1": 71})
+
+
+class SubjectGradesImportTests(SubjectGradesRules, TestCase):
+    """Inside the test's transaction the import writes on its one connection, reading and writing in turn."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.doctor = _doctor()
+
+
+@override_settings(IMPORT_GRADE_WRITERS=2)
+class SubjectGradesParallelWritersTests(SubjectGradesRules, TransactionTestCase):
+    """Outside a transaction (as in the worker) two writer threads, each on its own connection, write the
+    batches while the job's thread reads the file: the same rules hold, batch by batch."""
+
+    def setUp(self) -> None:
+        self.doctor = _doctor()
+
+    def test_both_writers_write_and_progress_and_errors_come_in_file_order(self) -> None:
+        threads: set[str] = set()
+        write = services._GradeWriter.write
+
+        def spy(writer: services._GradeWriter, good: list[tuple[int, str, str, int]]) -> list[dict[str, object]]:
+            threads.add(threading.current_thread().name)
+            return write(writer, good)
+
+        subject_get_or_create(name="H11 Theirs").doctors.add(_doctor())
+        lines = [f"H11S{n},H11 Mine,{n}" for n in range(40)]
+        lines[7] = "H11S7,H11 Theirs,7"
+        lines[30] = "H11 bad,H11 Mine,1"
+        lines[33] = "H11S3,H11 Theirs,3"
+        with patch("core.imports.services.GRADE_BATCH_SIZE", 4), patch.object(services._GradeWriter, "write", spy):
+            job = self._run("\n".join(lines) + "\n")
+        self.assertEqual(len({name.rsplit("_", 1)[0] for name in threads}), 2)
+        self.assertEqual((job.status, job.processed, job.total), ("done", 40, 40))
+        self.assertEqual([error["row"] for error in job.errors], [9, 32, 35])
+        expected = {f"H11S{n}": n for n in range(40) if n not in (7, 30, 33)}
+        self.assertEqual(_grades(self.doctor, "H11 Mine"), expected)
+
+    def test_a_file_broken_midway_keeps_and_counts_the_batches_written_before(self) -> None:
+        good = "".join(f"H11B{n},H11 Broken,{n}\n" for n in range(6))
+        # blank lines (skipped) carry the bad byte past the head that is checked at submit
+        data = f"student_id,subject,grade\n{good}{chr(10) * 70_000}H11B9,Géo,1\n".encode("latin-1")
+        job = import_start(user=self.doctor, kind="subject_grades", file=io.BytesIO(data), file_name="f")
+        with patch("core.imports.services.GRADE_BATCH_SIZE", 2):
+            import_run(job_id=job.pk)
+        job.refresh_from_db()
+        self.assertEqual((job.status, job.processed), ("failed", 6))
+        self.assertIn("not UTF-8", job.errors[-1]["message"])
+        self.assertEqual(_grades(self.doctor, "H11 Broken"), {f"H11B{n}": n for n in range(6)})
