@@ -1,4 +1,4 @@
-"""gunicorn settings; bind, pidfile and logs are given on the command line by scripts/services.sh."""
+"""gunicorn settings; bind, control socket and access log are given on the command line by scripts/services.sh."""
 
 import os
 from pathlib import Path

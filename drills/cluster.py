@@ -45,9 +45,9 @@ def keyspace() -> str:
 
 
 def node_pid(node: int) -> int:
-    pid = nemesis.pid_from(nemesis.RUN / f"cassandra-node{node}.pid")
+    pid = nemesis.pids_of("cassandra").get(f"cassandra-node{node}")
     if not nemesis.alive(pid):
-        raise RuntimeError(f"cassandra-node{node} is not running (.state/run/cassandra-node{node}.pid)")
+        raise RuntimeError(f"cassandra-node{node} is not running (services.sh pid cassandra)")
     assert pid is not None
     return pid
 

@@ -191,7 +191,7 @@ async def _progress(load: Load) -> None:
 
 
 def drill_web(shape: Shape, base_url: str) -> DrillResult:
-    port = max(int(p.stem.split("-")[1]) for p in nemesis.RUN.glob("web-*.pid"))
+    port = max(int(name.split("-")[1]) for name in nemesis.pids_of("web"))
     return load_drill(
         "web",
         f"kill -9 of gunicorn web-{port} (master and workers), restarted after 5 s",

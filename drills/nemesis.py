@@ -1,10 +1,10 @@
 """The faults the drills inject, each healed in a `finally` so that no server is ever left frozen or stopped.
 
-Every server is found through the pidfiles that scripts/services.sh keeps under .state/ (a web instance's
-gunicorn master in .state/run/web-<port>.pid, the Celery worker in .state/run/worker.pid, PostgreSQL's
-postmaster in .state/pg/postmaster.pid). A process that is killed is started again through scripts/services.sh
-with the environment the killed process had (read from /proc/<pid>/environ before the kill), so it comes back
-exactly as `make up` started it (ANSWER_STORE=cassandra, FILE_STORAGE=s3, ...).
+Every server is found through supervisord, which runs them for scripts/services.sh: `services.sh pid NAME`
+prints each supervised process of a service (a web instance's gunicorn master as `web-<port>`, the Celery
+worker as `worker`, PostgreSQL's postmaster as `postgres`). A process that is killed is started again through
+scripts/services.sh with the environment the killed process had (read from /proc/<pid>/environ before the
+kill), so it comes back exactly as `make up` started it (ANSWER_STORE=cassandra, FILE_STORAGE=s3, ...).
 
 Each nemesis is a context manager: entering injects the fault, leaving heals it (whatever happened inside), and
 `times` records when each happened (time.monotonic()).
@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STATE = Path(os.environ.get("STATE_DIR", REPO / ".state"))
-RUN = STATE / "run"
 SERVICES = REPO / "scripts" / "services.sh"
 
 
@@ -45,12 +43,20 @@ class Times:
 # --- processes -------------------------------------------------------------------------------------
 
 
-def pid_from(pidfile: Path) -> int | None:
-    try:
-        text = pidfile.read_text().split()
-    except OSError:
-        return None
-    return int(text[0]) if text and text[0].isdigit() else None
+def pids_of(service: str) -> dict[str, int]:
+    """The running processes of a service, by supervisord program name (`services.sh pid`): e.g. every web
+    instance as {"web-8001": pid, "web-8002": pid}."""
+    out = subprocess.run(  # noqa: S603 - our own script, fixed arguments
+        [str(SERVICES), "pid", service], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"services.sh pid {service} failed: {out.stderr[-2000:]}")
+    found: dict[str, int] = {}
+    for line in out.stdout.splitlines():
+        name, _, pid = line.partition(" ")
+        if pid.strip().isdigit():
+            found[name] = int(pid)
+    return found
 
 
 def alive(pid: int | None) -> bool:
@@ -134,13 +140,13 @@ def _restart_env(env: dict[str, str], **extra: str) -> dict[str, str]:
 def kill_web_instance(port: int, times: Times) -> Iterator[None]:
     """kill -9 the gunicorn master on `port` and every one of its workers at once; on leaving, start the
     missing instance through services.sh (`start web` starts only the instances that do not answer)."""
-    pidfile = RUN / f"web-{port}.pid"
-    master = pid_from(pidfile)
+    running = pids_of("web")
+    master = running.get(f"web-{port}")
     if not alive(master):
-        raise RuntimeError(f"web-{port} is not running (pidfile {pidfile})")
+        raise RuntimeError(f"web-{port} is not running (services.sh pid web: {running})")
     assert master is not None
     env = environ_of(master)
-    instances = len(list(RUN.glob("web-*.pid")))
+    instances = len(running)
     env.setdefault("WEB_INSTANCES", str(max(instances, 2)))
     victims = [master, *descendants(master)]
     try:
@@ -150,7 +156,7 @@ def kill_web_instance(port: int, times: Times) -> Iterator[None]:
         yield
     finally:
         times.heal_started = time.monotonic()
-        # a killed master leaves its pidfile behind; services.sh sees it dead and starts that instance again
+        # supervisord saw the master die (it restarts nothing itself); services.sh starts that instance again
         services("start", "web", env=_restart_env(env))
         times.healed = time.monotonic()
 
@@ -181,9 +187,9 @@ def stop_cassandra(times: Times) -> Iterator[None]:
 
 
 def postmaster_pid() -> int:
-    pid = pid_from(STATE / "pg" / "postmaster.pid")
+    pid = pids_of("postgres").get("postgres")
     if not alive(pid):
-        raise RuntimeError("postgres is not running (no live postmaster in .state/pg/postmaster.pid)")
+        raise RuntimeError("postgres is not running (services.sh pid postgres)")
     assert pid is not None
     return pid
 
@@ -217,9 +223,9 @@ def freeze_postgres(times: Times) -> Iterator[None]:
 
 
 def worker_pid() -> int:
-    pid = pid_from(RUN / "worker.pid")
+    pid = pids_of("worker").get("worker")
     if not alive(pid):
-        raise RuntimeError("the Celery worker is not running (.state/run/worker.pid)")
+        raise RuntimeError("the Celery worker is not running (services.sh pid worker)")
     assert pid is not None
     return pid
 
@@ -240,7 +246,7 @@ def kill_worker(times: Times, *, visibility_timeout: int | None = None) -> Itera
         yield env
     finally:
         times.heal_started = time.monotonic()
-        for _ in range(50):  # the pidfile names a dead process until services.sh replaces it
+        for _ in range(50):  # until every killed process is gone
             if not any(alive(p) for p in victims):
                 break
             time.sleep(0.1)

@@ -32,14 +32,7 @@ if [[ -z $java ]]; then
 fi
 java=${java:-java}
 # nodetool's own logging at WARN (without a configuration logback logs everything at DEBUG)
-logback="$CACHE_DIR/cassandra-$CASSANDRA_VERSION/nodetool-logback.xml"
-[[ -f $logback ]] || cat >"$logback" <<'EOF'
-<configuration scan="false">
-  <appender name="STDERR" class="ch.qos.logback.core.ConsoleAppender"><target>System.err</target>
-    <encoder><pattern>%-5level %msg%n</pattern></encoder></appender>
-  <root level="WARN"><appender-ref ref="STDERR"/></root>
-</configuration>
-EOF
+logback="$REPO/scripts/nodetool.logback.xml"
 
 run() { # <jmx port> args...
     local port=$1

@@ -146,13 +146,24 @@ class FreshMachineTests(HiddenServers, SimpleTestCase):
         started = self.run_hidden(
             f"if command -v nginx || test -e {nginx}; then exit 9; fi\n"  # absent, so the start must install it
             f"{SERVICES_SH} start redis nginx\n"
-            f"{SERVICES_SH} stop nginx redis\n",
+            f"{SERVICES_SH} status redis nginx\n"
+            f"{SERVICES_SH} stop nginx redis\n"
+            f"{SERVICES_SH} status redis nginx\n",
             **env,
         )
 
         self.assertEqual(started.returncode, 0, started.stderr[-3000:])
         self.assertIn("nginx: ready", started.stdout)
         self.assertIn("redis: ready", started.stdout)
+        # run by the state folder's supervisord, which the stop that left nothing running shut down
+        self.assertIn("redis: running (pid", started.stdout)
+        self.assertIn("nginx: running (pid", started.stdout)
+        self.assertIn("redis: stopped", started.stdout)
+        self.assertIn("nginx: stopped", started.stdout)
+        conf = self.tmp / "state" / "run" / "supervisord.conf"
+        self.assertTrue(conf.exists())
+        leftover = subprocess.run(["pgrep", "-f", str(conf)], capture_output=True, text=True)
+        self.assertEqual(leftover.stdout, "", "supervisord outlived the last stop")
         self.assertNotIn(APT_NOISE, started.stdout + started.stderr)
         calls = self.apt_calls.read_text()
         self.assertIn("nginx-light", calls)
