@@ -20,7 +20,7 @@ from typing import Any
 
 from drills import nemesis
 from drills.drills import DrillResult, Shape, load_drill
-from drills.load import ACK, Load
+from loadgen import ACK, Load
 
 # Small: the machine has 2 cores for three JVMs, the web tier, the load and everybody else's work.
 # The load stops once the fault is healed and the save rate is back; max_seconds only caps it, and is large

@@ -15,7 +15,8 @@ from typing import Any
 
 from bench import client, seeding
 from drills import nemesis
-from drills.load import Load, prepare
+from drills.load import prepare
+from loadgen import Load
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.test import SimpleTestCase
 
 from bench import client
-from drills.load import ACK, REFUSED, UNKNOWN, Fixture, Load, Send
+from loadgen import ACK, REFUSED, UNKNOWN, Fixture, Load, Send
 
 Q1, Q2, Q3 = 101, 102, 103
 
