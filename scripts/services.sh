@@ -360,12 +360,12 @@ stop_beat() { sv_stop beat || log "beat not running"; }
 status_worker() {
     local name any=0
     for name in $(sv_programs 'worker|worker-[0-9]+'); do
-        if status_line "$name" "concurrency ${CELERY_CONCURRENCY:-2}"; then any=1; fi
+        if status_line "$name" "celery worker"; then any=1; fi
     done
     ((any)) || echo "worker: stopped"
 }
 
-status_beat() { status_line beat "schedule $STATE_DIR/celerybeat-schedule" || echo "beat: stopped"; }
+status_beat() { status_line beat "celery beat" || echo "beat: stopped"; }
 
 # ------------------------------------------------------------------- which --
 # `which NAME...`: the binary each service runs, one path a line, installed first when missing (as `start`
