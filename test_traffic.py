@@ -289,8 +289,8 @@ def print_report(report: Report) -> None:
         f"                 {report.foreign_values} stored values nobody sent, {report.read_errors} students unreadable"
     )
     print(f"LOST             {report.lost} acknowledged saves missing from the store")
-    for sample in report.lost_samples:
-        print(f"  lost           {sample}")
+    for lost in report.lost_samples:
+        print(f"  lost           {lost}")
     print("RESULT           " + ("ok" if report.ok else "FAILED"))
 
 
