@@ -147,10 +147,14 @@ class StudentsApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("level", str), OpenApiParameter("search", str)],
         responses=page_of(StudentOutputSerializer),
+        description="An admin gets every student; a doctor (or their API key) the students of the levels their "
+        "exams are offered to. `level` and `search` (number, name or email) narrow that list.",
     )
     def get(self, request: Request) -> Response:
         students = selectors.student_list(
-            level=request.query_params.get("level"), search=request.query_params.get("search")
+            user=request.user,
+            level=request.query_params.get("level"),
+            search=request.query_params.get("search"),
         )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(students, request, view=self)

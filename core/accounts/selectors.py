@@ -49,8 +49,10 @@ def api_key_list(*, user: User) -> QuerySet[ApiKey]:
     return keys if user.role == Role.ADMIN else keys.filter(user=user)
 
 
-def student_list(*, level: str | None = None, search: str | None = None) -> QuerySet[User]:
-    students = User.objects.filter(role=Role.STUDENT).select_related("level").order_by("student_number")
+def student_list(*, user: User, level: str | None = None, search: str | None = None) -> QuerySet[User]:
+    """GET /api/students: the students `user` may see (students_visible_to: an admin's all, a doctor's those of
+    the levels their exams are offered to, docs/product.md rule 7), by level name and a search."""
+    students = students_visible_to(user=user).select_related("level").order_by("student_number")
     if level:
         students = students.filter(level__name=level)
     if search:

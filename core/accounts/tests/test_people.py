@@ -62,7 +62,7 @@ class StudentsApiTests(TestCase):
         response = client_for(self.admin).get("/api/students?level=Year 2")
         self.assertEqual(set(response.json()), {"count", "next", "previous", "results"})
         self.assertEqual([s["student_number"] for s in response.json()["results"]], ["200002"])
-        found = client_for(self.doctor).get("/api/students?search=10000").json()["results"]
+        found = client_for(self.admin).get("/api/students?search=10000").json()["results"]
         self.assertEqual([s["student_number"] for s in found], ["100001"])
 
 
