@@ -130,7 +130,7 @@ class StudentAdmin(RoleScopedAdmin):
     doctor_can = VIEW_ADD_CHANGE
     form = StudentForm
     list_display = ("student_number", "full_name", "email", "level", "is_active")
-    list_filter = ("level",)
+    list_filter = (("level", admin.RelatedOnlyFieldListFilter),)  # only the levels of the students listed
     search_fields = ("student_number", "full_name", "email")
     list_select_related = ("level",)
     actions = (sessions_end,)

@@ -18,7 +18,7 @@ class SubjectGradeAdmin(RoleScopedImportExportAdmin):
     doctor_can = frozenset({"view", "add", "change", "delete"})
     resource_classes = [SubjectGradeResource]
     list_display = ("student_number", "student_name", "subject", "grade", "updated_at")
-    list_filter = ("subject",)
+    list_filter = (("subject", admin.RelatedOnlyFieldListFilter),)  # only the subjects of the grades listed
     search_fields = ("student__student_number",)
     list_select_related = ("student", "subject")
     raw_id_fields = ("student",)

@@ -48,7 +48,7 @@ class HandInAdmin(RoleScopedAdmin):
 
     doctor_can = VIEW
     list_display = ("upload_code", "exam", "student", "uploads_used", "created_at")
-    list_filter = ("exam",)
+    list_filter = (("exam", admin.RelatedOnlyFieldListFilter),)  # only the exams of the hand-ins listed
     search_fields = ("upload_code", "student__student_number", "student__full_name", "exam__code")
     list_select_related = ("exam", "student")
     readonly_fields = ("exam", "student", "upload_code", "uploads_used", "created_at")

@@ -42,7 +42,17 @@ class DoctorScopeTests(TestCase):
         page = self.client.get("/admin/accounts/student/")
         self.assertContains(page, "SC-1")
         self.assertNotContains(page, "SC-2")
+        self.assertNotContains(page, "Their level")  # nor in the level filter
         self.assertEqual(self.client.get(f"/admin/accounts/student/{self.theirs.pk}/change/").status_code, 302)
+
+    def test_the_list_filters_name_no_exam_or_subject_of_another_doctor(self) -> None:
+        theirs = make_exam(owner=self.other, kind="handin", level="Their level", subject="Their subject")
+        handins = self.client.get("/admin/handins/handin/")
+        self.assertEqual(handins.status_code, 200)
+        self.assertNotContains(handins, theirs.code)
+        grades = self.client.get("/admin/gradebook/subjectgrade/")
+        self.assertEqual(grades.status_code, 200)
+        self.assertNotContains(grades, "Their subject")
 
     def test_a_doctor_sees_only_their_own_jobs(self) -> None:
         page = self.client.get("/admin/jobs/job/")
