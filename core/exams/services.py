@@ -40,6 +40,7 @@ from core.exams.errors import (
     StatusNotForward,
 )
 from core.exams.models import Accommodation, Attempt, Choice, Exam, Question
+from core.exams.save_rate import save_rate_record
 from core.exams.signals import attempt_finished
 
 MAX_ANSWERS_PER_SAVE = 200
@@ -615,6 +616,7 @@ def answers_save(
         origin=origin,
     )
     metrics.store_write_observe(started=started)  # accepted writes only; a refused one is a 503 by outcome
+    save_rate_record(exam_id=exam_id)  # the dashboard's saves per minute: in memory, sent to Redis each second
     return len(answers)
 
 

@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -32,6 +32,7 @@ from core.exams.accommodations import (
 )
 from core.exams.admin import ExamAdmin
 from core.exams.models import Choice, Exam
+from core.exams.save_rate import save_rate_read
 from core.exams.selectors import attempt_counts, attempt_history, attempt_list, attempt_of_student
 from core.exams.services import exam_update
 from core.grading.apis import DEGREE_COLUMNS
@@ -138,6 +139,7 @@ class GradingExamAdmin(ExamAdmin):
             path("<int:exam_id>/attempts/", view(self.attempts_view), name="exams_exam_attempts"),
             path("<int:exam_id>/attempts/<str:student_number>/", view(self.appeal_view), name="exams_exam_appeal"),
             path("<int:exam_id>/accommodations/", view(self.accommodations_view), name="exams_exam_accommodations"),
+            path("<int:exam_id>/live.json", view(self.live_view), name="exams_exam_live"),
         ]
         return [*extra, *super().get_urls()]
 
@@ -170,6 +172,14 @@ class GradingExamAdmin(ExamAdmin):
         else:
             raise Http404("No such action.")
         return HttpResponseRedirect(reverse("admin:exams_exam_change", args=[exam.id]))
+
+    def live_view(self, request: HttpRequest, exam_id: int) -> HttpResponse:
+        """The dashboard's live figures as JSON, polled by grading/dashboard.js: the attempt counts and the saves per
+        minute of the last minutes. Staff only (admin_view), and a doctor's own exams only (404 otherwise)."""
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        exam = self._own_exam(request, exam_id)
+        return JsonResponse(live_figures(exam=exam, now=timezone.now()))  # admin_view: never cached
 
     def degrees_file(self, request: HttpRequest, exam_id: int, file_format: str) -> HttpResponse:
         """The exam's degrees as CSV or XLSX: the same rows and the same renderers as GET /api/exams/{id}/degrees
@@ -353,9 +363,59 @@ def _refusal_text(refusal: Exception) -> str:
     return f"{detail} {reasons}".strip()
 
 
+# The dashboard shows this many minutes of saves, and its page asks for fresh figures this often.
+SAVES_MINUTES, LIVE_POLL_SECONDS = 10, 5
+
+
+def live_figures(*, exam: Exam, now: Any) -> dict[str, Any]:
+    """The dashboard's figures that move during an exam: the attempt counts, and the acknowledged saves in each of
+    the last SAVES_MINUTES minutes (core.exams.save_rate; the current minute, still filling, last), each minute
+    with its label in the configured time zone."""
+    minutes = save_rate_read(exam_id=exam.id, now=now, minutes=SAVES_MINUTES)
+    peak = max((count for _, count in minutes), default=0)
+    return {
+        "server_time": now.isoformat(),
+        "attempts": attempt_counts(exam=exam, now=now),
+        "saves_per_minute": [
+            {"minute": start.isoformat(), "label": timezone.localtime(start).strftime("%H:%M"), "saves": count}
+            for start, count in minutes
+        ],
+        "saves_peak": peak,
+    }
+
+
+# The saves chart's drawing (SVG user units; grading/dashboard.js draws the same from live.json).
+SAVES_WIDTH, SAVES_HEIGHT, SAVES_LABEL = 400, 120, 14
+
+
+def saves_bars(*, minutes: list[dict[str, Any]], peak: int) -> list[dict[str, Any]]:
+    """One bar per minute: its height in proportion to the busiest minute shown, its count above, its time below."""
+    slot = SAVES_WIDTH // max(len(minutes), 1)
+    room = SAVES_HEIGHT - 2 * SAVES_LABEL
+    bars = []
+    for i, minute in enumerate(minutes):
+        height = round(room * minute["saves"] / peak) if peak else 0
+        y = SAVES_HEIGHT - SAVES_LABEL - height
+        bars.append(
+            {
+                **minute,
+                "x": i * slot + 3,
+                "width": slot - 6,
+                "y": y,
+                "height": height,
+                "text_x": i * slot + slot // 2,
+                "count_y": y - 3,
+                "label_y": SAVES_HEIGHT - 3,
+            }
+        )
+    return bars
+
+
 def dashboard_context(*, exam: Exam, now: Any) -> dict[str, Any]:
-    """What the exam's page shows above its form: the state, the attempts, and the buttons that apply."""
-    counts = attempt_counts(exam=exam, now=now)
+    """What the exam's page shows above its form: the state, the attempts, the saves per minute (refreshed by
+    grading/dashboard.js from live_view), and the buttons that apply."""
+    live = live_figures(exam=exam, now=now)
+    counts = live["attempts"]
     status_buttons = []
     if exam.status == Exam.Status.DRAFT:
         status_buttons.append(("publish", DASHBOARD_STATUS_ACTIONS["publish"][1]))
@@ -363,6 +423,12 @@ def dashboard_context(*, exam: Exam, now: Any) -> dict[str, Any]:
         status_buttons.append(("close", DASHBOARD_STATUS_ACTIONS["close"][1]))
     return {
         "counts": counts,
+        "saves_bars": saves_bars(minutes=live["saves_per_minute"], peak=live["saves_peak"]),
+        "saves_chart": {"width": SAVES_WIDTH, "height": SAVES_HEIGHT},
+        "saves_total": sum(minute["saves"] for minute in live["saves_per_minute"]),
+        "saves_minutes": SAVES_MINUTES,
+        "live_url": reverse("admin:exams_exam_live", args=[exam.id]),
+        "live_poll_seconds": LIVE_POLL_SECONDS,
         "open_now": exam.is_open_at(now),
         "status_buttons": status_buttons,
         "can_grade": exam.kind == Exam.Kind.ONLINE and exam.status != Exam.Status.DRAFT,
