@@ -18,6 +18,7 @@ from core.accounts.models import User
 from core.answers.store import SaveOrigin, answer_store
 from core.exams.accommodations import accommodation_set
 from core.exams.models import Attempt, Exam
+from core.exams.save_rate import save_rate_name
 from core.exams.tests.factories import make_doctor, make_exam
 from core.grading.models import Degree
 from core.grading.services import student_grade
@@ -157,6 +158,19 @@ class ScreenshotTests(BrowserTestCase):
             closes_at=exam.closes_at + timedelta(minutes=45),
             now=now,
         )
+
+        for index in (2, 4):  # two running attempts saved moments ago
+            question_id, choice_ids = key[index]
+            answer_store().save(
+                exam_id=exam.id,
+                student_id=students[index].id,
+                answers=[(question_id, [choice_ids[0]])],
+                saved_at=now - timedelta(seconds=10 * index),
+            )
+        # The saves of the last ten minutes, as the web workers' flushes would have left them (core/exams/save_rate.py).
+        minute = int(now.timestamp()) // 60
+        saves = (38, 96, 141, 167, 152, 174, 160, 149, 133, 57)
+        cache.set_many({save_rate_name(exam.id, minute - 9 + i): count for i, count in enumerate(saves)}, 600)
 
         sign_in_to_admin(driver, self.live_server_url, doctor)
         driver.get(self.url(f"/admin/exams/exam/{exam.id}/change/"))
