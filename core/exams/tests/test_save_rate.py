@@ -108,6 +108,16 @@ class SaveRateTests(TestCase):
         time.sleep(save_rate.FLUSH_SECONDS * 1.5)
         self.assertEqual(saves_total(exam_id), 9)
 
+    def test_the_flusher_thread_sends_the_counts_on_its_own_within_about_a_second(self) -> None:
+        exam_id = self.other_exam.id
+        for _ in range(3):
+            save_rate_record(exam_id=exam_id)
+        deadline = time.monotonic() + 3 * save_rate.FLUSH_SECONDS
+        while saves_total(exam_id) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # no save_rate_flush() here: the thread alone sends them
+        self.assertEqual(saves_total(exam_id), 3)
+        self.assertTrue(save_rate._flusher is not None and save_rate._flusher.is_alive())
+
     def test_counts_made_while_redis_is_unreachable_are_sent_once_it_answers(self) -> None:
         exam_id = self.other_exam.id
         unreachable = {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:9/0"}
