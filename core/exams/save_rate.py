@@ -7,7 +7,7 @@ round trip (INCRBY and EXPIRE per (exam, minute) key), and sends nothing when no
 gunicorn worker of every web instance adds to the same keys, so the dashboard reads the exam's last minutes
 with one MGET (`save_rate_read`). Counts reach Redis within about a second; a process that dies loses at most
 its last second, which is good enough for a figure people watch (the answers themselves are never at stake).
-See docs/decisions/0016-doctor-saves-per-minute.md.
+See docs/decisions/0017-doctor-saves-per-minute.md.
 """
 
 from __future__ import annotations
