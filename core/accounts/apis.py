@@ -152,7 +152,7 @@ class StudentsApi(APIView):
     )
     def get(self, request: Request) -> Response:
         students = selectors.student_list(
-            user=request.user,
+            user=request_user(request),
             level=request.query_params.get("level"),
             search=request.query_params.get("search"),
         )

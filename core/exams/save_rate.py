@@ -7,6 +7,7 @@ round trip (INCRBY and EXPIRE per (exam, minute) key), and sends nothing when no
 gunicorn worker of every web instance adds to the same keys, so the dashboard reads the exam's last minutes
 with one MGET (`save_rate_read`). Counts reach Redis within about a second; a process that dies loses at most
 its last second, which is good enough for a figure people watch (the answers themselves are never at stake).
+Redis is reached through the hot path's process-wide client (`hot_path._hot_client`, the cache's server).
 See docs/decisions/0017-doctor-saves-per-minute.md.
 """
 
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
-from core.exams.caching import _hot_client
+from core.exams import hot_path
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def save_rate_flush() -> int:
             return 0
         sending, _pending = _pending, {}
     try:
-        pipe = _hot_client().pipeline(transaction=False)
+        pipe = hot_path._hot_client().pipeline(transaction=False)
         for (exam_id, minute), count in sending.items():
             name = cache.make_key(save_rate_name(exam_id, minute))
             pipe.incrby(name, count)
@@ -82,7 +83,7 @@ def save_rate_read(*, exam_id: int, now: datetime, minutes: int = 10) -> list[tu
     current = int(now.timestamp()) // 60
     wanted = list(range(current - minutes + 1, current + 1))
     try:
-        raws = _hot_client().mget([cache.make_key(save_rate_name(exam_id, minute)) for minute in wanted])
+        raws = hot_path._hot_client().mget([cache.make_key(save_rate_name(exam_id, minute)) for minute in wanted])
     except RedisError:
         logger.warning("cache down: saves per minute of exam %s not read", exam_id)
         raws = [None] * len(wanted)
