@@ -1,4 +1,4 @@
-"""What the saves-per-minute counter costs an answer save (docs/decisions/0017-doctor-saves-per-minute.md).
+"""What the saves-per-minute counter costs an answer save (docs/decisions/0020-saves-per-minute.md).
 
 In one process, against the stack's real stores (run it under the shared lock, on a database of your own):
 1. `services.answers_save` in alternating blocks, with the counter (`save_rate_record`, its flusher thread sending

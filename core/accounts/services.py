@@ -112,7 +112,7 @@ def unusable_password() -> str:
     """What Django's make_password(None) stores (its prefix, then UNUSABLE_PASSWORD_SUFFIX_LENGTH random
     characters), drawn from the OS's generator in one call: make_password(None) picks each character with
     secrets.choice, ~200 us a password, 4 s for a batch of 20,000 new students
-    (docs/decisions/0016-owners-students-ensure.md)."""
+    (docs/decisions/0016-students-ensure.md)."""
     return UNUSABLE_PASSWORD_PREFIX + secrets.token_hex(UNUSABLE_PASSWORD_SUFFIX_LENGTH // 2)
 
 

@@ -10,7 +10,7 @@ core/exams/tests/test_answers_lean.py holds the two roads to the same answers. T
 read by this module's own Redis reader (the end of this file) while the road is on.
 
 EXAMS_LEAN_PUT=false (settings) sends every save down DRF's road, and the cache reads through Django's cache
-API. What the road earns, measured with it on and off in the same run: docs/decisions/0016-hotpath-lean-put.md.
+API. What the road earns, measured with it on and off in the same run: docs/decisions/0017-lean-put.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ gunicorn worker of every web instance adds to the same keys, so the dashboard re
 with one MGET (`save_rate_read`). Counts reach Redis within about a second; a process that dies loses at most
 its last second, which is good enough for a figure people watch (the answers themselves are never at stake).
 Redis is reached through the hot path's process-wide client (`hot_path._hot_client`, the cache's server).
-See docs/decisions/0017-doctor-saves-per-minute.md.
+See docs/decisions/0020-saves-per-minute.md.
 """
 
 from __future__ import annotations

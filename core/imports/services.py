@@ -354,7 +354,7 @@ def _grades_write_in_parallel(batches: Iterator[_GradeBatch], *, user: User, wri
     batches before. A student's rows always go to the same writer (by the hash of the student number), in file
     order, so a later line still wins and no two writers ever touch the same grade or student. A batch's progress
     is recorded once all its writers have committed, in file order. At most GRADE_BATCHES_AHEAD batches are in
-    flight, which bounds the memory. Why: docs/decisions/0017-b6-parallel-grade-writers.md."""
+    flight, which bounds the memory. Why: docs/decisions/0019-parallel-grade-writers.md."""
     lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"grades-{n}") for n in range(writers)]
     lane_writers = [_GradeWriter(user) for _ in range(writers)]
     pending: deque[tuple[_GradeBatch, list[Future[list[RowError]]]]] = deque()

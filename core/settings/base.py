@@ -352,5 +352,5 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"
 # --- the answer save's lean road (core/exams/hot_path.py) -------------------------------------
 # Off: every PUT of answers goes through DRF's full road; what the lean road earns is measured in
-# docs/decisions/0016-hotpath-lean-put.md.
+# docs/decisions/0017-lean-put.md.
 EXAMS_LEAN_PUT = env.bool("EXAMS_LEAN_PUT", default=True)

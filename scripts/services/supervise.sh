@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by scripts/services.sh: process supervision by supervisord (docs/decisions/0016-procs-supervision.md).
+# Sourced by scripts/services.sh: process supervision by supervisord (docs/decisions/0018-supervision.md).
 #
 # One supervisord per state folder ($RUN_DIR/supervisord.conf, socket $RUN_DIR/supervisor.sock), started by the
 # first `start` and shut down by the `stop` that leaves no program running. Every server is one program
