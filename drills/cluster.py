@@ -78,15 +78,21 @@ def node_stop(node: int) -> None:
     nemesis.services("stop", "cassandra", env=_env(CASSANDRA_NODE=str(node)), timeout=120)
 
 
-def ring_wait(*, up: int, seconds: float = 240.0) -> None:
-    """Until the ring shows `up` nodes Up and Normal."""
+def ring_wait(*, up: int, seconds: float = 240.0, views: list[int] | None = None) -> None:
+    """Until the ring shows `up` nodes Up and Normal: as the first node that answers sees it, or, with `views`, as
+    each of these nodes sees it (a coordinator that still sees a restarted replica as down counts one replica
+    less for LOCAL_QUORUM)."""
     deadline = time.monotonic() + seconds
     seen = ""
+    pending = list(views) if views else [0]
     while time.monotonic() < deadline:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-            seen = nodetool("status", timeout=60)
+            seen = nodetool("status", node=pending[0] or None, timeout=60)
             if len(re.findall(r"^UN ", seen, re.M)) >= up:
-                return
+                pending.pop(0)
+                if not pending:
+                    return
+                continue
         time.sleep(2.0)
     raise RuntimeError(f"fewer than {up} nodes Up and Normal after {seconds:.0f} s:\n{seen}")
 
@@ -136,12 +142,22 @@ def rolling_restart(times: nemesis.Times) -> Iterator[None]:
     times.fault = time.monotonic()
     try:
         for n in range(1, node_count() + 1):
+            began = time.monotonic()
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 nodetool("drain", node=n, timeout=120)
+            drained = time.monotonic()
             node_stop(n)
+            stopped = time.monotonic()
             node_start(n)
-            ring_wait(up=node_count())
-            nemesis.log(f"cassandra-node{n} restarted and back in the ring")
+            started = time.monotonic()
+            ring_wait(up=node_count(), views=list(range(1, node_count() + 1)))
+            step = (
+                f"cassandra-node{n}: drain {drained - began:.0f} s, stop {stopped - drained:.0f} s, "
+                f"start {started - stopped:.0f} s, ring {time.monotonic() - started:.0f} s "
+                f"(load average {os.getloadavg()[0]:.1f})"
+            )
+            times.notes.append(step)
+            nemesis.log(step)
         yield
     finally:
         times.heal_started = times.healed = time.monotonic()
