@@ -26,8 +26,10 @@ from loadgen import ACK, Load
 # The load stops once the fault is healed and the save rate is back; max_seconds only caps it, and is large
 # because a node that restarts while the machine is busy may take minutes to start (seen: 2 to 4 minutes at a load
 # average of 19).
+# 60 questions: each (student, question) has 63 distinct values (drills/load.py), which 30 students would use up
+# in about 6 minutes on 30 questions, less than a drill that restarts two nodes on a busy machine may last.
 CLUSTER = Shape(
-    students=30, questions=30, think_ms=500.0, fault_after=5.0, settle=6.0, settle_max=25.0, max_seconds=420.0
+    students=30, questions=60, think_ms=500.0, fault_after=5.0, settle=6.0, settle_max=25.0, max_seconds=420.0
 )
 NODETOOL = nemesis.REPO / "scripts" / "nodetool.sh"
 
@@ -311,7 +313,8 @@ def drill_two_nodes(shape: Shape, base_url: str) -> DrillResult:
 
 
 def drill_rolling(shape: Shape, base_url: str) -> DrillResult:
-    rolling = Shape(**{**shape.__dict__, "max_seconds": 1200.0, "settle": 5.0})
+    # 100 questions (about 19 minutes of distinct values): three restarts on a busy machine take up to 10 minutes.
+    rolling = Shape(**{**shape.__dict__, "questions": 100, "max_seconds": 1200.0, "settle": 5.0})
     return load_drill(
         "rolling",
         "rolling restart of every node (drain, stop, start, wait for the ring) under load",
