@@ -45,7 +45,9 @@ SEED = 20260403
 CHOICES = 4
 STUDENT_PREFIX = "B3"
 LEVEL = "Benchmark B3"
-SUBJECT = "Benchmarks"
+# Its own subject, taught by its doctor: an existing subject that nobody teaches can no longer be written into
+# through the API, so B3 must not leave B1's "Benchmarks" behind untaught when it runs first.
+SUBJECT = "Benchmarks B3"
 DOCTOR = "bench-b3-doctor@bench.example.com"
 
 
@@ -100,10 +102,12 @@ def seed(*, students: int, questions: int, migrate: bool = True) -> dict[str, An
     now = timezone.now()
     exam = Exam.objects.filter(code=code).first()
     if exam is None:
+        subject = subject_get_or_create(name=SUBJECT)
+        subject.doctors.add(doctor)
         exam = Exam.objects.create(
             code=code,
             title=f"B3 grading, {students} x {questions}",
-            subject=subject_get_or_create(name=SUBJECT),
+            subject=subject,
             level=people[0].level,
             owner=doctor,
             kind=Exam.Kind.ONLINE,
