@@ -13,7 +13,8 @@ the next) and is timed: the first run of a size pays it.
     flock /work/env/bench.lock .venv/bin/python bench/b3_workers.py
 
 Settings: BENCH_GW_STUDENTS (20,000), BENCH_GW_QUESTIONS (50), BENCH_GW_SEED_SECONDS (240: the seeding budget, see
-run()), BENCH_GW_ROUNDS (2), BENCH_GW_TIMEOUT_SECONDS (300, per grading).
+run()), BENCH_GW_ROUNDS (2), BENCH_GW_WARMUP (1: one round first that is not counted), BENCH_GW_TIMEOUT_SECONDS
+(300, per grading).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def run() -> dict[str, Any]:
     students = common.env_int("BENCH_GW_STUDENTS", 20_000)
     questions = common.env_int("BENCH_GW_QUESTIONS", 50)
     rounds = common.env_int("BENCH_GW_ROUNDS", 2)
+    warmup = 1 if common.env_int("BENCH_GW_WARMUP", 1) else 0
     timeout = common.env_float("BENCH_GW_TIMEOUT_SECONDS", 300.0)
     base_url = common.DEFAULT_BASE_URL
     common.django_setup()
@@ -142,7 +144,8 @@ def run() -> dict[str, Any]:
     mismatched = 0
     loads: list[float] = []
     try:
-        for round_ in range(rounds + 1):  # the first round warms both up and is not counted
+        first = 1 - warmup  # round 0 warms both up and is not counted (BENCH_GW_WARMUP=0 skips it)
+        for round_ in range(first, rounds + 1):
             for workers in (1, 2):
                 if workers == 2:
                     second_worker_start()
@@ -194,7 +197,8 @@ def run() -> dict[str, Any]:
         "seed_pilot_students_per_s": round(rate, 1),
         "load_average": [round(x, 1) for x in loads],
         "notes": (
-            f"{rounds} rounds of (1 worker, 2 workers) after one warm-up round; each worker instance runs "
+            f"{rounds} rounds of (1 worker, 2 workers){' after one warm-up round' if warmup else ''}; each worker "
+            f"instance runs "
             f"{concurrency} processes; {settings.CASSANDRA_NODES} Cassandra node(s); chunks of "
             f"{settings.GRADING_CHUNK_STUDENTS} students; seeding took {seed_seconds:.0f} s "
             f"(pilot: {rate:.0f} students/s, "
