@@ -1,4 +1,4 @@
-"""The five failure drills. Each returns a DrillResult; none leaves a server stopped or frozen (the nemeses heal
+"""The six failure drills. Each returns a DrillResult; none leaves a server stopped or frozen (the nemeses heal
 in `finally`). See docs/drills.md."""
 
 from __future__ import annotations
