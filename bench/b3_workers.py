@@ -2,8 +2,8 @@
 
 Same run, alternating: the stack of `make up` grades the exam (POST /api/exams/{id}/grade through Nginx, the job
 polled until done) once with its worker instance 1 alone, then with a second instance started beside it
-(`WORKER_INSTANCES=2 scripts/services.sh start worker` starts only the missing one), which is stopped again
-(SIGTERM, a warm shutdown) before the next one-worker round. Each instance runs CELERY_CONCURRENCY processes
+(`WORKER_INSTANCES=2 scripts/services.sh start worker` starts only the missing one); before each one-worker round
+every instance is stopped (a warm shutdown) and one started again. Each instance runs CELERY_CONCURRENCY processes
 (2 by default). Every grading must write one degree per student, and the two-worker gradings the very same degrees
 as the one-worker ones (compared student by student).
 
@@ -20,28 +20,23 @@ run()), BENCH_GW_ROUNDS (2), BENCH_GW_WARMUP (1: one round first that is not cou
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import subprocess
 import time
 from typing import Any
 
 try:
-    from bench import b3_grading, common
+    from bench import b3_grading, client, reporting, seeding
 except ImportError:  # run as a script from bench/
     import b3_grading  # type: ignore[no-redef]
-    import common  # type: ignore[no-redef]
+    import client  # type: ignore[no-redef]
+    import reporting  # type: ignore[no-redef]
+    import seeding  # type: ignore[no-redef]
 
 ID = "B3W"
 WHAT = "Grading 20,000 students x 50 questions with 1 and 2 worker instances, same run"
-SERVICES = str(common.REPO / "scripts" / "services.sh")
+SERVICES = str(reporting.REPO / "scripts" / "services.sh")
 PILOT = 1000
-
-
-def _run_dir() -> Any:
-    from pathlib import Path
-
-    return Path(os.environ.get("STATE_DIR") or common.REPO / ".state") / "run"
 
 
 def _services_env(**extra: str) -> dict[str, str]:
@@ -50,37 +45,24 @@ def _services_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def second_worker_start() -> None:
+def _services(action: str, *, instances: int) -> None:
     out = subprocess.run(
-        [SERVICES, "start", "worker"],
-        env=_services_env(WORKER_INSTANCES="2"),
+        [SERVICES, action, "worker"],
+        env=_services_env(WORKER_INSTANCES=str(instances)),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     if out.returncode != 0:
-        raise RuntimeError(f"services.sh start worker (2 instances): {out.stderr[-1500:]}")
+        raise RuntimeError(f"services.sh {action} worker ({instances} instance(s)): {out.stderr[-1500:]}")
 
 
-def second_worker_stop() -> None:
-    """SIGTERM to worker instance 2 (a warm shutdown: it finishes its task), then wait until it is gone."""
-    pidfile = _run_dir() / "worker-2.pid"
-    try:
-        pid = int(pidfile.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"worker instance 2 (pid {pid}) did not stop within 60 s")
+def workers_set(instances: int) -> None:
+    """Exactly `instances` worker instances running: services.sh stops every instance (a warm shutdown) and starts
+    the ones asked for; starting more only starts the missing ones."""
+    if instances == 1:
+        _services("stop", instances=1)
+    _services("start", instances=instances)
 
 
 def _seeded(*, students: int, questions: int) -> bool:
@@ -100,23 +82,22 @@ def degrees_of(exam_id: int) -> dict[int, Any]:
 
 
 def run() -> dict[str, Any]:
-    students = common.env_int("BENCH_GW_STUDENTS", 20_000)
-    questions = common.env_int("BENCH_GW_QUESTIONS", 50)
-    rounds = common.env_int("BENCH_GW_ROUNDS", 2)
-    warmup = 1 if common.env_int("BENCH_GW_WARMUP", 1) else 0
-    timeout = common.env_float("BENCH_GW_TIMEOUT_SECONDS", 300.0)
-    base_url = common.DEFAULT_BASE_URL
-    common.django_setup()
+    students = reporting.env_int("BENCH_GW_STUDENTS", 20_000)
+    questions = reporting.env_int("BENCH_GW_QUESTIONS", 50)
+    rounds = reporting.env_int("BENCH_GW_ROUNDS", 2)
+    warmup = 1 if reporting.env_int("BENCH_GW_WARMUP", 1) else 0
+    timeout = reporting.env_float("BENCH_GW_TIMEOUT_SECONDS", 300.0)
+    base_url = client.DEFAULT_BASE_URL
+    seeding.django_setup()
     from django.conf import settings
 
     if settings.ANSWER_STORE != "cassandra":
         raise RuntimeError("run it against the stack of make up (ANSWER_STORE=cassandra)")
-    if (_run_dir() / "worker-2.pid").exists():
-        second_worker_stop()
+    workers_set(1)
 
     # Seeding a million answers may not fit on a busy machine: a pilot of PILOT students gives the rate, and the
     # size is the largest multiple of 1,000 students (at most the one asked for) that fits the seeding budget.
-    wanted, budget = students, common.env_float("BENCH_GW_SEED_SECONDS", 240.0)
+    wanted, budget = students, reporting.env_float("BENCH_GW_SEED_SECONDS", 240.0)
     pilot_at = time.perf_counter()
     b3_grading.seed(students=PILOT, questions=questions, migrate=False)
     pilot_seconds = time.perf_counter() - pilot_at
@@ -147,11 +128,8 @@ def run() -> dict[str, Any]:
         first = 1 - warmup  # round 0 warms both up and is not counted (BENCH_GW_WARMUP=0 skips it)
         for round_ in range(first, rounds + 1):
             for workers in (1, 2):
-                if workers == 2:
-                    second_worker_start()
+                workers_set(workers)
                 seconds = grade()
-                if workers == 2:
-                    second_worker_stop()
                 degrees = degrees_of(exam.id)
                 if len(degrees) != students:
                     raise RuntimeError(f"{workers} worker(s) wrote {len(degrees)} degrees, expected {students}")
@@ -168,7 +146,7 @@ def run() -> dict[str, Any]:
                 if round_:
                     runs[workers].append(seconds)
     finally:
-        second_worker_stop()
+        workers_set(1)
     one, two = statistics.median(runs[1]), statistics.median(runs[2])
     concurrency = int(os.environ.get("CELERY_CONCURRENCY") or 2)
     return {
@@ -213,4 +191,4 @@ if __name__ == "__main__":
 
     result = run()
     print(json.dumps(result, indent=2, default=str))
-    common.write_results([result], name="b3_workers.json")
+    reporting.write_results([result], name="b3_workers.json")

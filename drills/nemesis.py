@@ -187,9 +187,9 @@ def stop_cassandra(times: Times) -> Iterator[None]:
 def freeze_cassandra(times: Times) -> Iterator[None]:
     """SIGSTOP the one Cassandra node (frozen, not stopped: its sockets stay open and nothing answers, as in a long
     GC pause); SIGCONT on leaving."""
-    pid = pid_from(RUN / "cassandra.pid")
+    pid = pids_of("cassandra").get("cassandra")
     if not alive(pid):
-        raise RuntimeError("cassandra is not running as one node (no live pid in .state/run/cassandra.pid)")
+        raise RuntimeError("cassandra is not running as one node (services.sh pid cassandra)")
     assert pid is not None
     try:
         os.kill(pid, signal.SIGSTOP)
