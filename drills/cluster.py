@@ -26,8 +26,10 @@ from loadgen import ACK, Load
 # The load stops once the fault is healed and the save rate is back; max_seconds only caps it, and is large
 # because a node that restarts while the machine is busy may take minutes to start (seen: 2 to 4 minutes at a load
 # average of 19).
+# 60 questions: each (student, question) has 63 distinct values (drills/load.py), which 30 students would use up
+# in about 6 minutes on 30 questions, less than a drill that restarts two nodes on a busy machine may last.
 CLUSTER = Shape(
-    students=30, questions=30, think_ms=500.0, fault_after=5.0, settle=6.0, settle_max=25.0, max_seconds=420.0
+    students=30, questions=60, think_ms=500.0, fault_after=5.0, settle=6.0, settle_max=25.0, max_seconds=420.0
 )
 NODETOOL = nemesis.REPO / "scripts" / "nodetool.sh"
 
@@ -78,15 +80,21 @@ def node_stop(node: int) -> None:
     nemesis.services("stop", "cassandra", env=_env(CASSANDRA_NODE=str(node)), timeout=120)
 
 
-def ring_wait(*, up: int, seconds: float = 240.0) -> None:
-    """Until the ring shows `up` nodes Up and Normal."""
+def ring_wait(*, up: int, seconds: float = 240.0, views: list[int] | None = None) -> None:
+    """Until the ring shows `up` nodes Up and Normal: as the first node that answers sees it, or, with `views`, as
+    each of these nodes sees it (a coordinator that still sees a restarted replica as down counts one replica
+    less for LOCAL_QUORUM)."""
     deadline = time.monotonic() + seconds
     seen = ""
+    pending = list(views) if views else [0]
     while time.monotonic() < deadline:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-            seen = nodetool("status", timeout=60)
+            seen = nodetool("status", node=pending[0] or None, timeout=60)
             if len(re.findall(r"^UN ", seen, re.M)) >= up:
-                return
+                pending.pop(0)
+                if not pending:
+                    return
+                continue
         time.sleep(2.0)
     raise RuntimeError(f"fewer than {up} nodes Up and Normal after {seconds:.0f} s:\n{seen}")
 
@@ -136,12 +144,22 @@ def rolling_restart(times: nemesis.Times) -> Iterator[None]:
     times.fault = time.monotonic()
     try:
         for n in range(1, node_count() + 1):
+            began = time.monotonic()
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 nodetool("drain", node=n, timeout=120)
+            drained = time.monotonic()
             node_stop(n)
+            stopped = time.monotonic()
             node_start(n)
-            ring_wait(up=node_count())
-            nemesis.log(f"cassandra-node{n} restarted and back in the ring")
+            started = time.monotonic()
+            ring_wait(up=node_count(), views=list(range(1, node_count() + 1)))
+            step = (
+                f"cassandra-node{n}: drain {drained - began:.0f} s, stop {stopped - drained:.0f} s, "
+                f"start {started - stopped:.0f} s, ring {time.monotonic() - started:.0f} s "
+                f"(load average {os.getloadavg()[0]:.1f})"
+            )
+            times.notes.append(step)
+            nemesis.log(step)
         yield
     finally:
         times.heal_started = times.healed = time.monotonic()
@@ -295,7 +313,8 @@ def drill_two_nodes(shape: Shape, base_url: str) -> DrillResult:
 
 
 def drill_rolling(shape: Shape, base_url: str) -> DrillResult:
-    rolling = Shape(**{**shape.__dict__, "max_seconds": 1200.0, "settle": 5.0})
+    # 100 questions (about 19 minutes of distinct values): three restarts on a busy machine take up to 10 minutes.
+    rolling = Shape(**{**shape.__dict__, "questions": 100, "max_seconds": 1200.0, "settle": 5.0})
     return load_drill(
         "rolling",
         "rolling restart of every node (drain, stop, start, wait for the ring) under load",

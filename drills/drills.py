@@ -1,4 +1,4 @@
-"""The five failure drills. Each returns a DrillResult; none leaves a server stopped or frozen (the nemeses heal
+"""The six failure drills. Each returns a DrillResult; none leaves a server stopped or frozen (the nemeses heal
 in `finally`). See docs/drills.md."""
 
 from __future__ import annotations
@@ -257,6 +257,46 @@ def drill_redis(shape: Shape, base_url: str) -> DrillResult:
     )
 
 
+FREEZE_STUDENTS = 100
+
+
+def drill_cassandra_freeze(shape: Shape, base_url: str) -> DrillResult:
+    """docs/decisions 0013: with the one Cassandra node frozen, every save still gets its answer, 2xx or 503, within
+    the app's deadline (CASSANDRA_DEADLINE) plus 1 s, never a 504 from Nginx or a hang; 0 lost."""
+
+    def bounded(load: Load, times: nemesis.Times, result: DrillResult) -> None:
+        from django.conf import settings
+
+        if times.fault is None or times.heal_started is None:
+            return
+        bound = float(settings.CASSANDRA["DEADLINE"]) + 1.0
+        during = [s for s in load.sends if times.fault <= s.sent < times.heal_started]
+        codes: dict[str, int] = {}
+        for s in during:
+            codes[str(s.status or "no_response")] = codes.get(str(s.status or "no_response"), 0) + 1
+        waits = sorted((s.done - s.sent) for s in during if s.done)
+        slowest = waits[-1] if waits else 0.0
+        p99 = waits[min(len(waits) - 1, int(0.99 * len(waits)))] if waits else 0.0
+        result.notes.append(
+            f"{len(during)} saves sent while Cassandra was frozen: statuses {codes}; p99 {p99 * 1000:.0f} ms, "
+            f"slowest {slowest * 1000:.0f} ms (bound {bound:.1f} s)"
+        )
+        others = sum(n for code, n in codes.items() if not code.startswith("2") and code != "503")
+        if not during or others or slowest > bound:
+            result.ok = False
+
+    frozen = Shape(**{**shape.__dict__, "students": max(shape.students, FREEZE_STUDENTS)})
+    return load_drill(
+        "cassandra-freeze",
+        f"the one Cassandra node frozen (SIGSTOP) for 12 s under {frozen.students} students, then SIGCONT",
+        nemesis.freeze_cassandra,
+        hold=12.0,
+        shape=frozen,
+        base_url=base_url,
+        extra_check=bounded,
+    )
+
+
 # --- drill 4: kill -9 the worker mid-grade ------------------------------------------------------------
 
 GRADE_PREFIX = "DRILLG"
@@ -493,5 +533,6 @@ DRILLS: dict[str, Callable[[Shape, str], DrillResult]] = {
     "postgres": drill_postgres,
     "worker": drill_worker,
     "redis": drill_redis,
+    "cassandra-freeze": drill_cassandra_freeze,
 }
 CI_DRILLS = ("web", "cassandra", "redis")

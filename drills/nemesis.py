@@ -183,6 +183,27 @@ def stop_cassandra(times: Times) -> Iterator[None]:
         times.healed = time.monotonic()
 
 
+@contextlib.contextmanager
+def freeze_cassandra(times: Times) -> Iterator[None]:
+    """SIGSTOP the one Cassandra node (frozen, not stopped: its sockets stay open and nothing answers, as in a long
+    GC pause); SIGCONT on leaving."""
+    pid = pids_of("cassandra").get("cassandra")
+    if not alive(pid):
+        raise RuntimeError("cassandra is not running as one node (services.sh pid cassandra)")
+    assert pid is not None
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        times.fault = time.monotonic()
+        log(f"SIGSTOP cassandra (pid {pid})")
+        yield
+    finally:
+        times.heal_started = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+        times.healed = time.monotonic()
+        log("SIGCONT cassandra")
+
+
 # --- 3. freeze PostgreSQL ---------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """Failure drills against the running stack of `make up` (loopback only; bounded; every fault healed).
 
-    .venv/bin/python -m drills.run                  # all five drills (make drills)
+    .venv/bin/python -m drills.run                  # all six drills (make drills)
     .venv/bin/python -m drills.run --ci             # the reduced set for CI: web, cassandra, redis, smaller loads
     .venv/bin/python -m drills.run --only postgres redis --json drills.json
 
@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in names:
         results.append(every[name](shape, args.base_url))
+        if len(names) > 1:  # each drill's figures as soon as it ends, so a run cut short keeps them
+            print_table(results[-1:])
+        if args.json:
+            Path(args.json).write_text(json.dumps({"results": [asdict(r) for r in results]}, indent=2) + "\n")
     took = time.monotonic() - started
     print_table(results)
     print(f"\n{len(results)} drills in {took:.0f} s; services now:\n{nemesis.status()}")
