@@ -182,7 +182,10 @@ def sync(
     datacenters: dict[str, int] | None = None,
 ) -> list[str]:
     """Create the keyspace and the tables if missing, and add missing columns. Idempotent; never drops or
-    alters existing columns. Returns the statements it ran (empty when the schema was already in place)."""
+    alters existing columns. Returns the statements it ran (empty when the schema was already in place).
+
+    A column that exists with another type than the table declares raises RuntimeError: Cassandra cannot change
+    a column's type in place, and every write of the new type would be refused at run time."""
     ran: list[str] = []
 
     def run(cql: str) -> None:
@@ -201,6 +204,12 @@ def sync(
             continue
         for column in table.__columns__:
             if column.name in existing.columns:
+                found = existing.columns[column.name].cql_type
+                if _same_type(found) != _same_type(column.cql_type):
+                    raise RuntimeError(
+                        f"{table.qualified(keyspace)}.{column.name} exists as {found}, declared {column.cql_type}; "
+                        "Cassandra cannot change a column's type: migrate by hand"
+                    )
                 continue
             if column.partition_key or column.clustering:
                 raise RuntimeError(f"{table.qualified(keyspace)} exists with a different primary key; migrate by hand")
@@ -208,3 +217,9 @@ def sync(
     if ran:
         session.cluster.control_connection.wait_for_schema_agreement()
     return ran
+
+
+def _same_type(cql_type: str) -> str:
+    """A CQL type as Cassandra reports it back: lower case, no spaces (a tuple is always frozen)."""
+    text = "".join(cql_type.split()).lower()
+    return text.replace("<tuple<", "<frozen<tuple<").replace("frozen<frozen<", "frozen<")

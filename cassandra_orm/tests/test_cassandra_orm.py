@@ -139,6 +139,23 @@ class AgainstCassandraTests(unittest.TestCase):
         rows = self.conn.execute(NoteWithBody.select_cql(self.keyspace), (1,))
         self.assertEqual(rows, [{"id": 1, "body": "hello"}])
 
+    def test_sync_refuses_a_column_that_exists_with_another_type(self):
+        class Entry(Table):
+            __table__ = "save_log"
+            id = Column("bigint", partition_key=True)
+            items = Column("frozen<list<frozen<tuple<bigint, frozen<set<bigint>>>>>>")
+
+        sync(self.conn.session(), self.keyspace, [Entry])
+        self.assertEqual(sync(self.conn.session(), self.keyspace, [Entry]), [])  # the same type, spelled alike
+
+        class EntryAsText(Table):
+            __table__ = "save_log"
+            id = Column("bigint", partition_key=True)
+            items = Column("text")
+
+        with self.assertRaisesRegex(RuntimeError, r"save_log\.items exists as frozen<list<.*declared text"):
+            sync(self.conn.session(), self.keyspace, [EntryAsText])
+
     def test_statements_are_prepared_once_per_session(self):
         cql = Reading.select_cql(self.keyspace)
         self.assertIs(self.conn.prepare(cql), self.conn.prepare(cql))
