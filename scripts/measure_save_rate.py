@@ -6,7 +6,7 @@ In one process, against the stack's real stores (run it under the shared lock, o
    (`time.process_time`, so the flusher thread counts) per save, each block long enough for flushes to happen;
 2. `save_rate_record` alone, and one flush of one exam's count, timed many times.
 
-    flock /work/env/bench.lock scripts/secrets.sh .venv/bin/python scripts/measure_save_rate.py --rounds 8
+    scripts/secrets.sh .venv/bin/python scripts/measure_save_rate.py --rounds 8
 """
 
 from __future__ import annotations
