@@ -31,7 +31,7 @@ for entry in (str(REPO), str(BENCH_DIR)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from bench import b1_variants, client, reporting, seeding  # noqa: E402
+from bench import b1_variants, client, processes, reporting, seeding  # noqa: E402
 
 # Inclusive steps: a sample counts for a step when any of its frames is that function (file suffix, function).
 STEPS = {
@@ -103,9 +103,8 @@ def main() -> int:
     pinning = client.pin_generator()
     seconds = reporting.env_float("BENCH_PROFILE_SECONDS", 20.0)
     fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=reporting.env_int("BENCH_CONCURRENCY", 64))
-    master = sorted((b1_variants.STATE / "run").glob("web-*.pid"))[0].read_text().strip()
-    workers = [pid for pid in b1_variants._tree(master) if pid != master]
-    worker = workers[0]
+    master = processes.web_master(processes.web_ports()[0])
+    worker = str(next(pid for pid in processes.tree(master) if pid != master))
     questions = list(fixture.exam.questions.items())
     path = f"/api/exams/{fixture.exam.exam_id}/answers"
     headers = [client.auth_headers(token, json_body=True) for token in fixture.tokens]
@@ -127,11 +126,11 @@ def main() -> int:
         )
         load_result.update(result.summary())
 
-    processes = b1_variants.stack_processes()
+    stack = b1_variants.stack_processes()
     thread = threading.Thread(target=load)
     thread.start()
     time.sleep(3.0)  # past the warm-up
-    before = {part: b1_variants._cpu_of(pids) for part, pids in processes.items()}
+    before = processes.cpu_by_part(stack)
     wall = time.perf_counter()
     record = max(4.0, (seconds - 4.0) / 2)
     for mode, extra in (("cpu", []), ("wall", ["--idle"])):
@@ -144,7 +143,7 @@ def main() -> int:
         )  # fmt: skip
         results[mode] = summarise(raw)
     wall = time.perf_counter() - wall
-    spent = {part: b1_variants._cpu_of(pids) - before[part] for part, pids in processes.items()}
+    spent = {part: cpu - before[part] for part, cpu in processes.cpu_by_part(stack).items()}
     thread.join()
     cores = os.cpu_count() or 1
     document = {

@@ -32,7 +32,7 @@ for entry in (str(REPO), str(BENCH_DIR)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from bench import client, reporting, seeding  # noqa: E402
+from bench import client, processes, reporting, seeding  # noqa: E402
 
 UP_ENV = {
     "DJANGO_SETTINGS_MODULE": "core.settings.production",
@@ -41,8 +41,6 @@ UP_ENV = {
     "FILE_STORAGE": "s3",
     "DEBUG": "false",
 }
-STATE = Path(os.environ.get("STATE_DIR", REPO / ".state"))
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def restart_web(settings: dict[str, str]) -> None:
@@ -55,63 +53,17 @@ def restart_web(settings: dict[str, str]) -> None:
     client.wait_http(f"{client.DEFAULT_BASE_URL}/health", 60)
 
 
-def _tree(pid: str) -> list[str]:
-    """A process and its descendants."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                todo.extend(task.read_text().split())
-            except OSError:
-                continue
-    return found
-
-
-def _cpu_of(pids: list[str]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
-
-
-def _pidfile(path: Path) -> str | None:
-    try:
-        return path.read_text().split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def stack_processes() -> dict[str, list[str]]:
-    """The stack's processes by part, from the state folder's pidfiles."""
-    parts: dict[str, list[str]] = {"web": []}
-    for pidfile in sorted((STATE / "run").glob("web-*.pid")):
-        master = _pidfile(pidfile)
-        if master:
-            parts["web"].extend(_tree(master))
-    for name, pidfile in (
-        ("nginx", STATE / "nginx" / "nginx.pid"),
-        ("cassandra", STATE / "run" / "cassandra.pid"),
-        ("redis", STATE / "run" / "redis.pid"),
-        ("postgres", STATE / "pg" / "postmaster.pid"),
-    ):
-        pid = _pidfile(pidfile)
-        parts[name] = _tree(pid) if pid else []
-    parts["generator"] = [str(os.getpid())]
+def stack_processes() -> dict[str, list[int]]:
+    """The stack's processes by part (bench/processes.py), and this generator's."""
+    parts = processes.processes(*processes.STACK)
+    parts["generator"] = [os.getpid()]
     return parts
 
 
 def time_wait_sockets() -> int:
     """TCP sockets in TIME-WAIT to or from the web instances' ports: a connection between Nginx and gunicorn that
     was closed rather than kept alive leaves one behind (for 60 s)."""
-    ports = set()
-    for pidfile in (STATE / "run").glob("web-*.pid"):
-        ports.add(int(pidfile.stem.split("-", 1)[1]))
+    ports = set(processes.web_ports())
     count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -149,13 +101,13 @@ def run_round(fixture: seeding.AnswersFixture, *, seconds: float, warmup: float)
     load(welcome, warmup)  # unmeasured warm-ups, so that the CPU counted below is the measured saves' only
     floor = load(welcome, seconds)
     load(save_one, warmup)
-    processes = stack_processes()
+    stack = stack_processes()
     waits = time_wait_sockets()
-    before = {part: _cpu_of(pids) for part, pids in processes.items()}
+    before = processes.cpu_by_part(stack)
     wall = time.perf_counter()
     saves = load(save_one, seconds)
     wall = time.perf_counter() - wall
-    spent = {part: _cpu_of(pids) - before[part] for part, pids in processes.items()}
+    spent = {part: cpu - before[part] for part, cpu in processes.cpu_by_part(stack).items()}
     ok = saves.ok or 1
     closed = max(0, time_wait_sockets() - waits)
     return {

@@ -13,12 +13,11 @@ Floor: PostgreSQL's own COPY of the same rows (read back from the table after th
 text format) into an empty copy of the course-grade table with the same indexes, checks and foreign keys, in
 the same run (until 2026-11 the floor was reading the CSV with the csv module).
 Targets: rows/s / floor rows/s >= 0.6, and the worker's peak RSS <= 300 MB: the largest VmHWM (the kernel's
-high-water mark of resident memory) among the Celery worker's processes, read from /proc (pidfile
-BENCH_WORKER_PIDFILE, default .state/run/worker.pid). VmHWM covers each process's whole life, so the
+high-water mark of resident memory) among the Celery workers' processes (found by `scripts/services.sh pid
+worker`, with their pools), read from /proc. VmHWM covers each process's whole life, so the
 worker should be fresh for the figure to be about this import alone; `make bench` starts it.
 
-Run: .venv/bin/python bench/b6_import.py  (env: BENCH_BASE_URL, BENCH_B6_ROWS, BENCH_WORKER_PIDFILE,
-BENCH_B6_TIMEOUT seconds)
+Run: .venv/bin/python bench/b6_import.py  (env: BENCH_BASE_URL, BENCH_B6_ROWS, BENCH_B6_TIMEOUT seconds)
 """
 
 from __future__ import annotations
@@ -27,8 +26,8 @@ import csv
 import http.client
 import io
 import json
-import os
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -39,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import client, reporting, seeding  # noqa: E402
+from bench import client, processes, reporting, seeding  # noqa: E402
 
 ID = "B6"
 WHAT = "Background grade file, subject_grades CSV"
@@ -166,33 +165,17 @@ def wait_done(target: client.Target, job_id: int, token: str, timeout: float) ->
         time.sleep(0.2)
 
 
-def worker_peak_rss_mb(pidfile: Path) -> tuple[float | None, str]:
-    """The largest VmHWM among the worker's main process and its children (the pool processes)."""
+def worker_peak_rss_mb() -> tuple[float | None, str]:
+    """The largest VmHWM among the workers' processes: each main process and its pool's (bench/processes.py)."""
     try:
-        main_pid = int(pidfile.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None, f"no worker pidfile at {pidfile}"
-    pids = [main_pid]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == main_pid:
-                pids.append(int(entry.name))
-    peaks: dict[int, float] = {}
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks[pid] = int(line.split()[1]) / 1024.0
-        except OSError:
-            continue
+        pids = processes.processes("worker")["worker"]
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+        return None, f"no worker: {error}"
+    peaks = processes.peak_rss_mb(pids)
     if not peaks:
-        return None, f"could not read /proc for worker {main_pid}"
+        return None, f"could not read /proc for the worker's processes {pids}"
     pid = max(peaks, key=peaks.__getitem__)
-    return round(peaks[pid], 1), f"VmHWM of worker process {pid} (of {sorted(peaks)})"
+    return peaks[pid], f"VmHWM of worker process {pid} (of {sorted(peaks)})"
 
 
 def _reset_grades() -> None:
@@ -220,7 +203,6 @@ def _students_ready(rows: int) -> bool:
 def run() -> dict[str, Any]:
     rows = reporting.env_int("BENCH_B6_ROWS", 1_000_000)
     timeout = reporting.env_float("BENCH_B6_TIMEOUT", 420.0)
-    pidfile = Path(os.environ.get("BENCH_WORKER_PIDFILE", str(REPO / ".state" / "run" / "worker.pid")))
     target = client.loopback_target(client.DEFAULT_BASE_URL)
     client.wait_http(f"{target.base_url}/health", 60)
     path = generate(rows)
@@ -247,7 +229,7 @@ def run() -> dict[str, Any]:
         raise RuntimeError(f"the floor copied {floor_rows} rows, the import stored {rows}")
     figure = rows / elapsed
     ratio = figure / floor
-    rss, rss_source = worker_peak_rss_mb(pidfile)
+    rss, rss_source = worker_peak_rss_mb()
     met = ratio >= TARGET_RATIO and rss is not None and rss <= TARGET_RSS_MB
     return {
         "id": ID,

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,9 @@ for entry in (str(REPO), str(BENCH_DIR)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from bench import b1_answers, b2_answers, client, reporting, seeding  # noqa: E402
+from bench import b1_answers, b2_answers, client, processes, reporting, seeding  # noqa: E402
 
 UP_ENV = {"ANSWER_STORE": "cassandra", "FILE_STORAGE": "s3", "DEBUG": "false"}
-STATE = Path(os.environ.get("STATE_DIR") or REPO / ".state")
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) bench/history_cost"
 
 
@@ -53,47 +52,17 @@ def restart_web(*, history: bool) -> None:
     client.wait_http(f"{client.DEFAULT_BASE_URL}/health", 60)
 
 
-# --- CPU seconds of the stack's processes, from /proc ---------------------------------------------------
+# --- CPU seconds of the stack's processes (bench/processes.py) -----------------------------------------
 
 
-def _with_children(pid: str) -> list[str]:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    try:
-        return [pid, *children.read_text().split()]
-    except OSError:
-        return [pid]
-
-
-def _pid(path: Path) -> str | None:
-    try:
-        return path.read_text().split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def stack_pids() -> dict[str, list[str]]:
+def stack_pids() -> dict[str, list[int]]:
     """This stack's processes by part: every gunicorn master and worker, Nginx's master and workers, and the
     Cassandra JVM (all its threads: requests, compaction, flushes, GC)."""
-    web = [p for f in (STATE / "run").glob("web-*.pid") if (m := _pid(f)) for p in _with_children(m)]
-    nginx = _pid(STATE / "nginx" / "nginx.pid")
-    cassandra = _pid(STATE / "run" / "cassandra.pid")
-    return {"web": web, "nginx": _with_children(nginx) if nginx else [], "cassandra": [cassandra] if cassandra else []}
-
-
-def cpu_seconds(pids: Iterable[str]) -> float:
-    """user + system CPU seconds of these processes (each with all its threads)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+    return processes.processes("web", "nginx", "cassandra")
 
 
 def stack_cpu_seconds() -> dict[str, float]:
-    return {part: cpu_seconds(pids) for part, pids in stack_pids().items()}
+    return processes.cpu_by_part(stack_pids())
 
 
 def cpu_per_save(*, batch: int, requests: int, concurrency: int = 16) -> dict[str, Any]:
@@ -137,8 +106,8 @@ def _saver(batch: int) -> Callable[[int, int], tuple[str, str, bytes, bytes]]:
     return save
 
 
-def start_instance(port: int, *, history: bool) -> str:
-    """One more gunicorn instance of this stack (scripts/services.sh, its own port and pidfile) with the
+def start_instance(port: int, *, history: bool) -> int:
+    """One more gunicorn instance of this stack (scripts/services.sh, its own port and program) with the
     history on or off; returns its master's pid."""
     env = {
         **os.environ,
@@ -148,16 +117,13 @@ def start_instance(port: int, *, history: bool) -> str:
         "WEB_INSTANCES": "1",
     }
     subprocess.run([str(REPO / "scripts" / "services.sh"), "start", "web"], cwd=REPO, env=env, check=True)
-    pid = _pid(STATE / "run" / f"web-{port}.pid")
-    if pid is None:
-        raise RuntimeError(f"no gunicorn on port {port}")
-    return pid
+    return processes.web_master(port)
 
 
-def stop_instance(pid: str) -> None:
+def stop_instance(pid: int) -> None:
     import signal
 
-    os.kill(int(pid), signal.SIGTERM)
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -170,7 +136,7 @@ def paired_instances(*, blocks: int, saves_1: int, saves_100: int, concurrency: 
     both settings within seconds of each other, which restarts between long runs could not give."""
     base = int(os.environ.get("WEB_BASE_PORT", "8001")) + 50
     ports = {False: base, True: base + 1}
-    masters: dict[bool, str] = {}
+    masters: dict[bool, int] = {}
     rows: dict[str, Any] = {}
     switch_took: dict[str, bool] = {}
     try:
@@ -192,14 +158,14 @@ def paired_instances(*, blocks: int, saves_1: int, saves_100: int, concurrency: 
                 switch_took[f"{batch}_{'on' if flag else 'off'}"] = after > before if flag else after == before
             for block in range(blocks):
                 for flag in (False, True) if block % 2 == 0 else (True, False):
-                    web = _with_children(masters[flag])
-                    web0, jvm0 = cpu_seconds(web), cpu_seconds(jvm)
+                    web = processes.tree(masters[flag])
+                    web0, jvm0 = processes.cpu_seconds(web), processes.cpu_seconds(jvm)
                     result = asyncio.run(
                         client.run_load(
                             targets[flag], concurrency=concurrency, make_request=save, duration=60, max_requests=saves
                         )
                     )
-                    web1, jvm1 = cpu_seconds(web), cpu_seconds(jvm)
+                    web1, jvm1 = processes.cpu_seconds(web), processes.cpu_seconds(jvm)
                     blocks_of[flag].append(
                         {
                             "saves": result.ok,
@@ -298,7 +264,7 @@ def _alternate(
                         return
                     save(n)
 
-            client, server, wall = time.process_time(), cpu_seconds(jvm), time.perf_counter()
+            client, server, wall = time.process_time(), processes.cpu_seconds(jvm), time.perf_counter()
             workers = [threading.Thread(target=work) for _ in range(threads)]
             for worker in workers:
                 worker.start()
@@ -306,7 +272,7 @@ def _alternate(
                 worker.join()
             total = totals[name]
             total[0] += time.process_time() - client
-            total[1] += cpu_seconds(jvm) - server
+            total[1] += processes.cpu_seconds(jvm) - server
             total[2] += time.perf_counter() - wall
     count = saves * blocks
     return {

@@ -33,7 +33,7 @@ for entry in (str(REPO), str(BENCH_DIR)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from bench import client, reporting, seeding  # noqa: E402
+from bench import client, processes, reporting, seeding  # noqa: E402
 
 
 def services(action: str, *, port: int, metrics: bool) -> int:
@@ -69,21 +69,7 @@ def web_instances(*, off_port: int, on_port: int) -> None:
 
 def instance_cpu_seconds(port: int) -> float:
     """CPU time (user + system) used so far by one web instance: its gunicorn master and workers."""
-    state = Path(os.environ.get("STATE_DIR", REPO / ".state"))
-    master = int((state / "run" / f"web-{port}.pid").read_text().split()[0])
-    pids = [master]
-    for task in Path(f"/proc/{master}/task").iterdir():
-        children = (task / "children").read_text().split()
-        pids.extend(int(child) for child in children)
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+    return processes.cpu_seconds(processes.tree(processes.web_master(port)))
 
 
 def _cpu_per_save(rows: list[tuple[float, int, int]]) -> float:
