@@ -41,8 +41,6 @@ def main(argv: list[str]) -> int:
     for url in servers.values():
         client.loopback_target(url)
     seeding.django_setup()
-    import psycopg
-    from django.db import connection as django_connection
     from django.utils import timezone
 
     from core.accounts.services import api_key_create
@@ -53,15 +51,7 @@ def main(argv: list[str]) -> int:
         doctor = b5_aggregate.ensure_data(test_id=test_id(size), degrees=size)
     statements = {size: b5_aggregate.floor_statement(doctor, test_id(size)) for size in SIZES}
     key, raw_key = api_key_create(user=doctor, name="bench aggregate cost")
-    settings = django_connection.settings_dict
-    database = psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        autocommit=True,
-    )
+    database = b5_aggregate.floor_connection()
     connections = {}
     for name, url in servers.items():
         target = client.loopback_target(url)

@@ -116,23 +116,13 @@ def floor_statement(doctor: Any, test_id: str = TEST_ID) -> str:
     return statements[0]
 
 
-def run() -> dict[str, Any]:
+def floor_connection() -> Any:
+    """A psycopg connection (autocommit) to the database of Django's settings: the floor's, beside Django's."""
     import psycopg
-
-    base_url = os.environ.get("BENCH_BASE_URL", "http://127.0.0.1:8080")
-    target = client.loopback_target(base_url)
-    host, port = target.host, target.port
-    calls = int(os.environ.get("BENCH_B5_CALLS", "30"))
-    doctor = ensure_data()
     from django.db import connection as django_connection
-    from django.utils import timezone
 
-    from core.accounts.services import api_key_create
-
-    sql = floor_statement(doctor)
-    key, raw_key = api_key_create(user=doctor, name="bench B5")
     settings = django_connection.settings_dict
-    database = psycopg.connect(
+    return psycopg.connect(
         host=settings["HOST"],
         port=settings["PORT"],
         dbname=settings["NAME"],
@@ -140,6 +130,21 @@ def run() -> dict[str, Any]:
         password=settings["PASSWORD"],
         autocommit=True,
     )
+
+
+def run() -> dict[str, Any]:
+    base_url = os.environ.get("BENCH_BASE_URL", "http://127.0.0.1:8080")
+    target = client.loopback_target(base_url)
+    host, port = target.host, target.port
+    calls = int(os.environ.get("BENCH_B5_CALLS", "30"))
+    doctor = ensure_data()
+    from django.utils import timezone
+
+    from core.accounts.services import api_key_create
+
+    sql = floor_statement(doctor)
+    key, raw_key = api_key_create(user=doctor, name="bench B5")
+    database = floor_connection()
     connection = http.client.HTTPConnection(host, port, timeout=60)
     headers = {"X-API-Key": raw_key}
     path = f"/results/{TEST_ID}/aggregate"
