@@ -1,7 +1,7 @@
 """The aggregate's fixed cost: GET /results/{id}/aggregate for tests of 100, 10,000 and 100,000 results, on
 several running web servers in the same run (say, the code before a change and after it), calls interleaved.
 
-    flock /work/env/bench.lock scripts/secrets.sh .venv/bin/python bench/aggregate_cost.py \\
+    scripts/secrets.sh .venv/bin/python bench/aggregate_cost.py \\
         before=http://127.0.0.1:8511 after=http://127.0.0.1:8512 nginx=http://127.0.0.1:8580
 
 Each server gets the same calls in turn (one keep-alive connection each, with an API key of the tests' owner),

@@ -1,6 +1,6 @@
 """Where a B1 save's time goes: py-spy on one gunicorn worker while B1's traffic runs.
 
-    flock /work/env/bench.lock scripts/secrets.sh .venv/bin/python bench/b1_profile.py
+    scripts/secrets.sh .venv/bin/python bench/b1_profile.py
 
 Runs B1's traffic (64 students, one answer per PUT, through Nginx) against the running `make up` stack for
 BENCH_PROFILE_SECONDS (default 20), and meanwhile samples one worker of the first web instance with py-spy

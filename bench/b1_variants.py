@@ -1,6 +1,6 @@
 """B1 under several settings of the web instances, in the same run: which setting earns its keep.
 
-    make up && flock /work/env/bench.lock scripts/secrets.sh .venv/bin/python bench/b1_variants.py \\
+    make up && scripts/secrets.sh .venv/bin/python bench/b1_variants.py \\
         lean=EXAMS_LEAN_PUT=true drf=EXAMS_LEAN_PUT=false
 
 Each argument is NAME=VAR=VALUE[,VAR=VALUE...]: the environment the web instances are restarted with

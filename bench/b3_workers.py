@@ -10,7 +10,7 @@ as the one-worker ones (compared student by student).
 Seeding reuses B3's (bench/b3_grading.py: deterministic, one unlogged batch per student, reused from one run to
 the next) and is timed: the first run of a size pays it.
 
-    flock /work/env/bench.lock .venv/bin/python bench/b3_workers.py
+    .venv/bin/python bench/b3_workers.py
 
 Settings: BENCH_GW_STUDENTS (20,000), BENCH_GW_QUESTIONS (50), BENCH_GW_SEED_SECONDS (240: the seeding budget, see
 run()), BENCH_GW_ROUNDS (2), BENCH_GW_WARMUP (1: one round first that is not counted), BENCH_GW_TIMEOUT_SECONDS
