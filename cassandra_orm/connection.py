@@ -268,6 +268,14 @@ class Connection:
         the deadline."""
         self._admit()
         statement = self.prepare(cql, idempotent=idempotent)
+        return self._bounded(statement, params, idempotent=idempotent, timeout=timeout)
+
+    def _bounded(
+        self, statement: Any, params: Sequence[Any] | None, *, idempotent: bool, timeout: float | None
+    ) -> list[dict[str, Any]]:
+        """One statement (a prepared one or a batch) with its retries: each attempt within the request timeout,
+        the retries of an idempotent one within the deadline, and a client-side timeout with nothing answered
+        opening the breaker."""
         session = self.session()
         attempts = self.write_attempts if idempotent else 1
         started = time.monotonic()
@@ -351,24 +359,14 @@ class Connection:
         """Run prepared statements as ONE unlogged batch, retried like ``execute`` when idempotent. Meant for
         statements on one partition key (tables sharing it included): Cassandra then applies the batch as one
         mutation per replica, atomically, without the batchlog and without its batch-size limits."""
-        session = self.session()
+        # Bounded like execute (docs/decisions/0013-bounded-save-time.md): a save with its history is a batch,
+        # and without the breaker and the deadline each one waited three full timeouts on a frozen store.
+        self._admit()
         batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self.consistency)
         for cql, params in statements:
             batch.add(self.prepare(cql, idempotent=idempotent), params)
         batch.is_idempotent = idempotent
-        attempts = self.write_attempts if idempotent else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                session.execute(batch, timeout=timeout or self.request_timeout)
-                return
-            except RETRYABLE as exc:
-                if attempt == attempts:
-                    raise Unavailable(f"Cassandra did not answer after {attempt} attempt(s): {exc}") from exc
-                log.warning("cassandra_orm: retrying an idempotent batch after %r", exc)
-                time.sleep(self.retry_backoff * attempt)
-            except NoHostAvailable as exc:
-                raise Unavailable(f"no Cassandra host available: {exc}") from exc
-        raise AssertionError("unreachable")
+        self._bounded(batch, None, idempotent=idempotent, timeout=timeout)
 
     def ping(self, timeout: float | None = None) -> bool:
         """True when a node answers ``SELECT release_version FROM system.local`` within ``timeout``."""
