@@ -325,7 +325,9 @@ start_worker() {
         log "$name: starting celery worker (concurrency ${CELERY_CONCURRENCY:-2})"
         local -a node=()
         ((i > 1)) && node=(-n "worker$i@%h")
-        # The worker's metrics go to the folder the web instances' /metrics adds up (gunicorn.conf.py).
+        # The worker's metrics go to the folder the web instances' /metrics adds up (gunicorn.conf.py). It must
+        # exist before Celery imports the app (its metrics open their files at import): make run starts no web.
+        mkdir -p "${PROMETHEUS_MULTIPROC_DIR:-$STATE_DIR/metrics}"
         sv_start "$name" TERM 30 env PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$STATE_DIR/metrics}" \
             "$VENV/bin/celery" -A "${CELERY_APP:-core}" worker -l info "${node[@]}" \
             --concurrency "${CELERY_CONCURRENCY:-2}"
