@@ -16,8 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
-from core.accounts.authentication import JWTStatelessAuthentication
-from core.accounts.models import Role, User
+from core.accounts.authentication import JWTStatelessAuthentication, request_user
+from core.accounts.models import Role
 from core.common import metrics
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.parsers import BoundedJSONParser
@@ -153,7 +153,7 @@ ExamDetail = PolymorphicProxySerializer(
 
 
 def _exam_detail(*, request: Request, exam: Exam) -> dict[str, Any]:
-    if _user(request).role == Role.STUDENT:
+    if request_user(request).role == Role.STUDENT:
         exam.server_time = timezone.now()  # type: ignore[attr-defined]
         return StudentExamDetailSerializer(exam).data  # type: ignore[return-value]
     return DoctorExamDetailSerializer(exam).data  # type: ignore[return-value]
@@ -241,11 +241,6 @@ def _student_id(request: Request) -> int:
     return int(cast(Any, request.user).id)
 
 
-def _user(request: Request) -> User:
-    """The authenticated person; the view's permission classes have made sure there is one."""
-    return cast(User, request.user)
-
-
 class _ExamTakingApi(APIView):
     """Every exam-taking response carries `server_time` (docs/product.md rule 2), errors included, so that a
     client told `attempt_closed` can see the clock it was judged by."""
@@ -281,18 +276,18 @@ class ExamsApi(_ByMethod):
         "whether a result is available. A doctor gets their own exams; an admin every exam.",
     )
     def get(self, request: Request) -> Response:
-        exams = selectors.exam_list(user=_user(request))
+        exams = selectors.exam_list(user=request_user(request))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(exams, request, view=self)
-        item = StudentExamSerializer if _user(request).role == Role.STUDENT else DoctorExamSerializer
+        item = StudentExamSerializer if request_user(request).role == Role.STUDENT else DoctorExamSerializer
         return paginator.get_paginated_response(item(page, many=True).data)
 
     @extend_schema(request=ExamInputSerializer, responses={201: DoctorExamDetailSerializer})
     def post(self, request: Request) -> Response:
         data = ExamInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        exam = services.exam_create(user=_user(request), **data.validated_data)
-        exam = selectors.exam_get(user=_user(request), exam_id=exam.id)
+        exam = services.exam_create(user=request_user(request), **data.validated_data)
+        exam = selectors.exam_get(user=request_user(request), exam_id=exam.id)
         return Response(DoctorExamDetailSerializer(exam).data, status=status.HTTP_201_CREATED)
 
 
@@ -305,7 +300,7 @@ class ExamDetailApi(_ByMethod):
         "have started), and gets 404 for an exam they may not see. A doctor gets their own exams with is_correct.",
     )
     def get(self, request: Request, exam_id: int) -> Response:
-        exam = selectors.exam_get(user=_user(request), exam_id=exam_id)
+        exam = selectors.exam_get(user=request_user(request), exam_id=exam_id)
         return Response(_exam_detail(request=request, exam=exam))
 
     @extend_schema(
@@ -318,8 +313,8 @@ class ExamDetailApi(_ByMethod):
     def patch(self, request: Request, exam_id: int) -> Response:
         data = ExamPatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.exam_update(user=_user(request), exam_id=exam_id, changes=dict(data.validated_data))
-        exam = selectors.exam_get(user=_user(request), exam_id=exam_id)
+        services.exam_update(user=request_user(request), exam_id=exam_id, changes=dict(data.validated_data))
+        exam = selectors.exam_get(user=request_user(request), exam_id=exam_id)
         return Response(DoctorExamDetailSerializer(exam).data)
 
 
@@ -332,7 +327,7 @@ class AttemptStartApi(_ExamTakingApi):
     @extend_schema(request=None, responses={200: OutputSerializer, 201: OutputSerializer})
     def post(self, request: Request, exam_id: int) -> Response:
         now = timezone.now()
-        attempt, created = services.attempt_start(student=_user(request), exam_id=exam_id, now=now)
+        attempt, created = services.attempt_start(student=request_user(request), exam_id=exam_id, now=now)
         attempt.server_time = now  # type: ignore[attr-defined]
         return Response(
             self.OutputSerializer(attempt).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK

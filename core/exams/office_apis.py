@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.accounts.models import User
+from core.accounts.authentication import request_user
 from core.common.fields import StrictCharField
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.parsers import BoundedJSONParser
@@ -38,10 +38,6 @@ _NO_EXAM = "`not_found`: no such exam that you manage"
 _STAFF_ERRORS = {401: _error("Not authenticated."), 403: _error("`forbidden`: not a doctor or an admin.")}
 
 
-def _user(request: Request) -> User:
-    return cast(User, request.user)
-
-
 class _OfficeApi(APIView):
     permission_classes = [IsDoctorOrAdmin]
     parser_classes = [BoundedJSONParser]
@@ -64,7 +60,7 @@ class AccommodationsApi(_OfficeApi):
         description="The exam's accommodations, by student number.",
     )
     def get(self, request: Request, exam_id: int) -> Response:
-        found = accommodations.accommodation_list(user=_user(request), exam_id=exam_id)
+        found = accommodations.accommodation_list(user=request_user(request), exam_id=exam_id)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(found, request, view=self)
         return paginator.get_paginated_response(AccommodationSerializer(page, many=True).data)
@@ -94,7 +90,7 @@ class AccommodationApi(_OfficeApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         accommodation = accommodations.accommodation_set(
-            user=_user(request),
+            user=request_user(request),
             exam_id=exam_id,
             student_number=student_number,
             extra_minutes=data.validated_data["extra_minutes"],
@@ -114,7 +110,7 @@ class AccommodationApi(_OfficeApi):
     )
     def delete(self, request: Request, exam_id: int, student_number: str) -> Response:
         accommodations.accommodation_remove(
-            user=_user(request), exam_id=exam_id, student_number=student_number, now=timezone.now()
+            user=request_user(request), exam_id=exam_id, student_number=student_number, now=timezone.now()
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -147,7 +143,7 @@ class AttemptsApi(_OfficeApi):
         "when it last saved (read from the answer store; 503 `answer_store_unavailable` when it is down).",
     )
     def get(self, request: Request, exam_id: int) -> Response:
-        attempts = selectors.attempt_list(user=_user(request), exam_id=exam_id)
+        attempts = selectors.attempt_list(user=request_user(request), exam_id=exam_id)
         paginator = PageNumberPagination()
         page = cast(list[Attempt], paginator.paginate_queryset(attempts, request, view=self))
         return paginator.get_paginated_response(AttemptItemSerializer(_with_progress(exam_id, page), many=True).data)
@@ -175,7 +171,7 @@ class AttemptHistoryApi(_OfficeApi):
         "accepted them (by server time), also those that a later save replaced: the record to settle an appeal.",
     )
     def get(self, request: Request, exam_id: int, student_number: str) -> Response:
-        events = selectors.attempt_history(user=_user(request), exam_id=exam_id, student_number=student_number)
+        events = selectors.attempt_history(user=request_user(request), exam_id=exam_id, student_number=student_number)
         return Response(self.OutputSerializer({"events": events}).data)
 
 
@@ -200,7 +196,7 @@ class AttemptReopenApi(_OfficeApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         attempt = accommodations.attempt_reopen(
-            user=_user(request),
+            user=request_user(request),
             exam_id=exam_id,
             student_number=student_number,
             extra_minutes=data.validated_data["extra_minutes"],
