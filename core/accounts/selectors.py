@@ -20,7 +20,7 @@ def api_key_hash(raw: str) -> str:
 
 def _api_key_with_user(*, key_hash: str) -> list[ApiKey]:
     live = ApiKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True, user__is_active=True)
-    return list(live.select_related("user")[:1])
+    return list(live.select_related("user").order_by()[:1])  # key_hash is unique: no sort for the model's ordering
 
 
 # Checked on every Markr API call: the query is compiled once per process (core/common/statements.py).

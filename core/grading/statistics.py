@@ -7,7 +7,7 @@ deviation is the population one (`stddev_pop`), and everything comes from ONE SQ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
@@ -48,7 +48,8 @@ class Summary:
     p75: float | None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict, which deep-copies every value: these are plain numbers.
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
 def _float(value: Any) -> float | None:

@@ -93,6 +93,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 # restarted under us costs no request an error; false saves that round trip (docs/benchmarks.md).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=3)
+# Django's default (None) forbids psycopg to prepare any statement, even when asked. Its own queries bind on the
+# client, which never prepares, so this lets only core/common/statements.py's compiled statements be prepared.
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 # Several suites may share one server; each run can pick its own test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_exams")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

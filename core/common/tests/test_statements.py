@@ -46,3 +46,13 @@ class StatementTests(TestCase):
         by_name = Statement(lambda name: list(Group.objects.filter(name=name)), name="?")
         with self.assertRaises(TypeError):
             by_name.fetchone(title="readers")
+
+    def test_it_prepares_its_statement_once_per_connection(self) -> None:
+        by_name = Statement(lambda name: list(Group.objects.filter(name=name).values_list("id", flat=True)), name="?")
+        for name in ("readers", "writers", "readers"):
+            self.assertEqual(by_name.fetchone(name=name), (getattr(self, name).id,))
+        sql, _ = by_name.sql()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%auth_group%$1%"])
+            self.assertEqual(cursor.fetchone(), (1,))
+        self.assertIn('"auth_group"."name" = %s', sql)
