@@ -16,3 +16,7 @@ os.environ["JWT_SIGNING_KEY"] = secrets.token_urlsafe(40)
 from core.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# A queue of the tests' own: a `make up` worker on the same Redis would otherwise take a test's task, and the
+# stack's beat would send its periodic tasks to a test's embedded worker.
+CELERY_TASK_DEFAULT_QUEUE = "exams-test"
