@@ -30,7 +30,11 @@ from core.common.errors import StoreUnavailable
 
 class AnswerStoreUnavailable(StoreUnavailable):
     code = "answer_store_unavailable"
-    detail = "The answer store is unavailable, and the answers were not saved; try again shortly."
+    detail = "The answer store is unavailable; try again shortly."
+
+
+# What a refused save says (a read that fails says only the class's detail).
+NOT_SAVED = "The answer store is unavailable, and the answers were not saved; try again shortly."
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.accounts.models import Subject, User
 from core.accounts.services import level_get_or_create, subject_for_writer, subject_get_or_create
-from core.answers.store import SaveOrigin, StoredAnswer, answer_store
+from core.answers.store import NOT_SAVED, AnswerStoreUnavailable, SaveOrigin, StoredAnswer, answer_store
 from core.audit.services import audit_record
 from core.common import metrics
 from core.common.errors import Conflict
@@ -608,13 +608,16 @@ def answers_save(
         raise AttemptClosed("This exam is closed.")
     _answers_check(key=key, window=window, answers=answers)
     started = time.perf_counter()
-    answer_store().save(
-        exam_id=exam_id,
-        student_id=student_id,
-        answers=[(question_id, list(choice_ids)) for question_id, choice_ids in answers],
-        saved_at=now,
-        origin=origin,
-    )
+    try:
+        answer_store().save(
+            exam_id=exam_id,
+            student_id=student_id,
+            answers=[(question_id, list(choice_ids)) for question_id, choice_ids in answers],
+            saved_at=now,
+            origin=origin,
+        )
+    except AnswerStoreUnavailable as exc:
+        raise AnswerStoreUnavailable(NOT_SAVED) from exc
     metrics.store_write_observe(started=started)  # accepted writes only; a refused one is a 503 by outcome
     save_rate_record(exam_id=exam_id)  # the dashboard's saves per minute: in memory, sent to Redis each second
     return len(answers)

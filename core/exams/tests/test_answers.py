@@ -215,6 +215,11 @@ class AnswersApiTests(TestCase):
         response = self.put([{"question": self.q1, "choices": self.q1_correct}])
         self.assertEqual(response.status_code, 503)
         self.assertEqual(response.json()["error"], "answer_store_unavailable")
+        self.assertIn("not saved", response.json()["detail"])
+        # A read that fails says so, and nothing about saves.
+        read = self.client.get(self.url)
+        self.assertEqual((read.status_code, read.json()["error"]), (503, "answer_store_unavailable"))
+        self.assertNotIn("saved", read.json()["detail"])
 
 
 class HotPathTests(TestCase):
