@@ -318,6 +318,19 @@ class ImportJobTests(TestCase):
         self.assertEqual((again.status, again.processed, again.finished_at), ("done", 1, finished.finished_at))
         self.assertEqual(_grades(self.doctor, "H6 Art"), {"H6K1": 61})
 
+    def test_a_job_queued_under_the_tasks_former_name_still_runs(self) -> None:
+        from core.celery import app
+
+        job = import_start(
+            user=self.doctor,
+            kind="subject_grades",
+            file=io.BytesIO(b"student_id,subject,grade\nH6K2,H6 Art,58\n"),
+            file_name="f",
+        )
+        app.tasks["core.gradebook.imports.tasks.import_run_task"](job.pk)
+        self.assertEqual(Job.objects.get(pk=job.pk).status, "done")
+        self.assertEqual(_grades(self.doctor, "H6 Art"), {"H6K2": 58})
+
 
 class SubjectGradesRules:
     """The COPY-and-merge path of subject_grades, through the service on the real database: run by
