@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from rest_framework.exceptions import APIException, NotFound
 
 from core.accounts.authentication import request_user
+from core.accounts.models import Role, User
 from core.common.admin import RoleScopedImportExportAdmin
 from core.common.errors import DomainError
 from core.exams.accommodations import (
@@ -88,6 +89,8 @@ class DegreeAdmin(RoleScopedImportExportAdmin):
         if db_field.name == "exam":
             exams = Exam.objects.filter(kind=Exam.Kind.PAPER)
             kwargs["queryset"] = exams if self.is_admin(request) else exams.filter(owner=request_user(request))
+        if db_field.name == "student":  # a degree belongs to a student: a doctor's or an admin's id is refused
+            kwargs["queryset"] = User.objects.filter(role=Role.STUDENT)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Degree, form: Any, change: bool) -> None:

@@ -102,6 +102,21 @@ class DegreeAdminTests(TestCase):
         self.assertIn("mine-1", body)
         self.assertNotIn("theirs-1", body)
 
+    def test_the_add_form_refuses_a_degree_for_someone_who_is_not_a_student(self) -> None:
+        self.client.force_login(self.doctor)
+        form = {
+            "exam": self.exam.pk,
+            "marks_obtained": "4",
+            "marks_available": "5",
+        }
+        refused = self.client.post("/admin/grading/degree/add/", {**form, "student": self.other.pk})
+        self.assertEqual(refused.status_code, 200)  # the form again, with its error
+        self.assertFalse(Degree.objects.filter(student=self.other).exists())
+        student = make_student(number="mine-3")
+        added = self.client.post("/admin/grading/degree/add/", {**form, "student": student.pk})
+        self.assertEqual(added.status_code, 302)
+        self.assertEqual(Degree.objects.get(student=student).source, Degree.Source.MANUAL)
+
     def test_the_import_page_takes_a_csv_into_a_paper_exam(self) -> None:
         self.client.force_login(self.doctor)
         csv_file = SimpleUploadedFile(
