@@ -54,6 +54,9 @@ MIDDLEWARE = [
     "core.common.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # The answer save's lean road, served before the middleware below that a bearer-token save never needs
+    # (docs/decisions/0017-lean-put.md); everything else goes on down the chain.
+    "core.exams.hot_path.LeanAnswersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
