@@ -2,13 +2,13 @@
 call (process time, the cassandra-driver's thread included), variants alternated in blocks, the first block of
 each dropped. What is smaller than one B1 round's noise is measured here (docs/benchmarks.md, second pass).
 
-    scripts/secrets.sh .venv/bin/python bench/b1_in_process.py middleware  # the lean road first, or in the view
+    scripts/secrets.sh .venv/bin/python bench/b1_in_process.py middleware  # the lean road first, or last
     scripts/secrets.sh .venv/bin/python bench/b1_in_process.py store       # the driver: protocol v5 or v4
     scripts/secrets.sh .venv/bin/python bench/b1_in_process.py redis       # the save's MGET: redis-py, hiredis
 
 `middleware` calls Django's WSGI handler directly with B1's PUTs (the students and exam of bench/seeding.py),
-once with the settings' middleware and once without LeanAnswersMiddleware (the road then starts in the view,
-after every middleware, as before). `store` saves one answer at a time through the answer store. `redis` needs
+once with the settings' middleware and once with LeanAnswersMiddleware moved last, after every other middleware
+(where the road used to start, in the view). `store` saves one answer at a time through the answer store. `redis` needs
 hiredis installed in the venv. BENCH_BLOCKS (default 11) blocks of BENCH_BLOCK calls per variant.
 """
 
@@ -43,7 +43,10 @@ def middleware_variants(block: int) -> dict[str, Callable[[int], None]]:
     fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=64)
     questions = list(fixture.exam.questions.items())
     path = f"/api/exams/{fixture.exam.exam_id}/answers"
-    chains = {"lean-first": list(settings.MIDDLEWARE), "lean-in-view": [m for m in settings.MIDDLEWARE if m != LEAN]}
+    chains = {
+        "lean-first": list(settings.MIDDLEWARE),
+        "lean-last": [m for m in settings.MIDDLEWARE if m != LEAN] + [LEAN],
+    }
     handlers = {}
     for name, chain in chains.items():
         settings.MIDDLEWARE = chain
