@@ -1,4 +1,7 @@
-"""gunicorn settings; bind, control socket and access log are given on the command line by scripts/services.sh."""
+"""gunicorn settings; bind and control socket are given on the command line by scripts/services.sh.
+
+No access log (gunicorn's default): the app's own request line is the one line per request (docs/observability.md).
+"""
 
 import os
 from pathlib import Path

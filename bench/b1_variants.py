@@ -4,11 +4,13 @@
         lean=EXAMS_LEAN_PUT=true drf=EXAMS_LEAN_PUT=false
 
 Each argument is NAME=VAR=VALUE[,VAR=VALUE...]: the environment the web instances are restarted with
-(scripts/services.sh stop web / start web) for that variant. The variants alternate in rounds (A B, B A, A B, ...)
-so that a noisy neighbour hurts each alike. Each round of a variant measures B1 as bench/b1_answers.py does
-(64 students, one answer per PUT, through Nginx), its floor (GET / through the same stack) just before, and,
-while the saves run, the CPU time every part of the stack spends (from /proc: the gunicorn masters and their
-workers, Nginx, Cassandra, Redis, PostgreSQL, and this generator), per acknowledged save. CPU per save is what
+(scripts/services.sh stop web / start web) for that variant; when any variant sets an NGINX_* variable (e.g.
+NGINX_UPSTREAM_KEEPALIVE=32), Nginx's configuration is rendered again with each variant's and reloaded too. The
+variants alternate in rounds (A B, B A, A B, ...) so that a noisy neighbour hurts each alike. Each round of a
+variant measures B1 as bench/b1_answers.py does (64 students, one answer per PUT, through Nginx), its floor (GET /
+through the same stack) just before, and, while the saves run, the CPU time every part of the stack spends (from
+/proc: the gunicorn masters and their workers, Nginx, Cassandra, Redis, PostgreSQL, and this generator), per
+acknowledged save. CPU per save is what
 a loaded, shared machine blurs least; throughput is reported beside it, with the load average.
 
 BENCH_VARIANT_ROUNDS (default 3) rounds of BENCH_VARIANT_SECONDS (default 8) seconds per side. Results go to
@@ -43,9 +45,13 @@ UP_ENV = {
 }
 
 
-def restart_web(settings: dict[str, str]) -> None:
+def restart_web(settings: dict[str, str], *, nginx: bool = False) -> None:
+    """Restart the web instances with `settings` in their environment; with `nginx`, render Nginx's config
+    again with them too and reload it (for variants that set NGINX_* variables, e.g. NGINX_UPSTREAM_KEEPALIVE)."""
     env = {**os.environ, **UP_ENV, **settings}
     services = str(REPO / "scripts" / "services.sh")
+    if nginx:
+        subprocess.run([services, "start", "nginx"], cwd=REPO, env=env, check=True, capture_output=True)
     subprocess.run([services, "stop", "web"], cwd=REPO, env=env, check=True, capture_output=True)
     subprocess.run(
         [services, "start", "web"], cwd=REPO, env=env, check=True, capture_output=True, preexec_fn=client.unpin_child
@@ -143,12 +149,14 @@ def main(argv: list[str]) -> int:
     seconds = reporting.env_float("BENCH_VARIANT_SECONDS", 8.0)
     warmup = reporting.env_float("BENCH_WARMUP_SECONDS", 2.0)
     names = list(variants)
-    restart_web(variants[names[0]])  # the instances run this tree's code from the start
+    # Every variant reloads Nginx alike when any of them sets its variables.
+    nginx = any(var.startswith("NGINX_") for settings in variants.values() for var in settings)
+    restart_web(variants[names[0]], nginx=nginx)  # the instances run this tree's code from the start
     fixture = seeding.answers_fixture(client.DEFAULT_BASE_URL, students=reporting.env_int("BENCH_CONCURRENCY", 64))
     runs: list[dict[str, Any]] = []
     for r in range(rounds):
         for name in names if r % 2 == 0 else list(reversed(names)):
-            restart_web(variants[name])
+            restart_web(variants[name], nginx=nginx)
             row = {"variant": name, "round": r, **run_round(fixture, seconds=seconds, warmup=warmup)}
             runs.append(row)
             cpu = row["cpu_ms_per_save"]
@@ -160,7 +168,7 @@ def main(argv: list[str]) -> int:
                 f"{row['upstream_connections_closed']}; load {row['load_average']}",
                 flush=True,
             )
-    restart_web(variants[names[0]])  # leave the stack on the first variant
+    restart_web(variants[names[0]], nginx=nginx)  # leave the stack on the first variant
     summary: dict[str, Any] = {}
     for name in names:
         mine = [row for row in runs if row["variant"] == name]

@@ -50,7 +50,7 @@ class DriverFloor:
         self.cluster = Cluster(
             contact_points=conf["HOSTS"],
             port=conf["PORT"],
-            protocol_version=5,
+            protocol_version=conf.get("PROTOCOL_VERSION", 4),  # the app's own
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             connect_timeout=float(conf["CONNECT_TIMEOUT"]),
         )

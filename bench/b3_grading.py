@@ -72,7 +72,7 @@ def driver_session() -> tuple[Any, Any, dict[str, Any]]:
     cluster = Cluster(
         contact_points=conf["HOSTS"],
         port=conf["PORT"],
-        protocol_version=5,
+        protocol_version=conf.get("PROTOCOL_VERSION", 4),  # the app's own
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=float(conf["CONNECT_TIMEOUT"]),
     )

@@ -115,7 +115,7 @@ class Connection:
         speculative_delay: float = 0.3,
         speculative_attempts: int = 2,
         probe_interval: float = 1.0,
-        protocol_version: int | None = 5,  # Cassandra 4 and 5; None negotiates (and logs a warning per step)
+        protocol_version: int | None = 4,  # Cassandra 4 and 5; None negotiates (and logs a warning per step)
     ) -> None:
         self.hosts = list(hosts)
         self.port = int(port)

@@ -284,9 +284,11 @@ start_web() {
         local -a cmd=("$VENV/bin/gunicorn")
         [[ -f $conf ]] && cmd+=(-c "$conf")
         # gunicorn >= 23 opens a control socket at ~/.gunicorn/gunicorn.ctl by default, shared (and clobbered)
-        # by every instance: give each its own. Its error log is stderr (the service log).
+        # by every instance: give each its own. Its error log is stderr (the service log). No access log: the
+        # app writes one line per request (docs/observability.md), and a second one cost a save about 0.5 ms
+        # of CPU (docs/benchmarks.md, where a B1 save's time goes).
         cmd+=("${WEB_APP:-core.wsgi:application}" --bind "127.0.0.1:$port"
-            --control-socket "$RUN_DIR/web-$port.ctl" --access-logfile "$LOG_DIR/web-$port.access.log")
+            --control-socket "$RUN_DIR/web-$port.ctl")
         sv_start "web-$port" TERM 30 "${cmd[@]}"
         started+=("$port")
         pids+=("$SV_STARTED_PID")

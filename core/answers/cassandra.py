@@ -194,6 +194,7 @@ def connection_from_settings(**overrides: Any) -> Connection:
         "request_timeout": conf["REQUEST_TIMEOUT"],
         "deadline": conf.get("DEADLINE", 4.5),
         "speculative_delay": conf.get("SPECULATIVE_DELAY", 0.3),
+        "protocol_version": conf.get("PROTOCOL_VERSION", 4),
         "local_dc": conf.get("LOCAL_DC") or None,
     }
     kwargs.update(overrides)

@@ -22,7 +22,7 @@ from core.common import metrics
 from core.common.pagination import PageNumberPagination, page_of
 from core.common.parsers import BoundedJSONParser
 from core.common.permissions import IsDoctorOrAdmin, IsPerson, IsStudent
-from core.exams import hot_path, selectors, services
+from core.exams import selectors, services
 from core.exams.hot_path import AnswersField, save_origin
 from core.exams.models import Exam, Question
 from core.exams.schema import ExamKindField, ExamReviewField, ExamStatusField, QuestionScoringField
@@ -335,8 +335,9 @@ class AttemptStartApi(_ExamTakingApi):
 
 
 # --- the answer-saving hot path ---------------------------------------------------------------
-# A PUT of answers takes the lean road of core/exams/hot_path.py when the request is the common, well-formed
-# kind and the switch is on; anything else goes down DRF's road (AnswersApi.put).
+# A PUT of answers takes the lean road of core/exams/hot_path.py (its LeanAnswersMiddleware, before the session
+# and CSRF middleware) when the request is the common, well-formed kind and the switch is on; anything else
+# reaches this view and goes down DRF's road (AnswersApi.put).
 
 
 class AnswersApi(_ExamTakingApi):
@@ -346,12 +347,8 @@ class AnswersApi(_ExamTakingApi):
     parser_classes = [BoundedJSONParser]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method != "PUT":
-            return cast(HttpResponse, super().dispatch(request, *args, **kwargs))
-        response = hot_path.answers_put_lean(view=self, request=request, exam_id=kwargs["exam_id"])
-        if response is None:
-            response = cast(HttpResponse, super().dispatch(request, *args, **kwargs))
-        if settings.METRICS_ENABLED:
+        response = cast(HttpResponse, super().dispatch(request, *args, **kwargs))
+        if request.method == "PUT" and settings.METRICS_ENABLED:  # the lean road counts its own saves
             metrics.ANSWER_SAVES.labels(metrics.answer_save_outcome(response.status_code)).inc()
         return response
 

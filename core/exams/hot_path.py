@@ -6,8 +6,10 @@ steps: it checks the token as simplejwt does (and remembers a token it has check
 JSON parser does, calls the same service, and renders the body with DRF's own renderer. Anything else - no
 or a bad token, another role, another content type or Accept, a body that does not parse or has the wrong
 shape, an ended session - returns None and goes down DRF's road, which gives exactly the error it always gave.
-core/exams/tests/test_answers_lean.py holds the two roads to the same answers. The save's cache entries are
-read by this module's own Redis reader (the end of this file) while the road is on.
+core/exams/tests/test_answers_lean.py holds the two roads to the same answers, headers included. The road is
+served by LeanAnswersMiddleware, before the session, CSRF, authentication and messages middleware that a
+bearer-token save never needs. The save's cache entries are read by this module's own Redis reader (the end of
+this file) while the road is on.
 
 EXAMS_LEAN_PUT=false (settings) sends every save down DRF's road, and the cache reads through Django's cache
 API. What the road earns, measured with it on and off in the same run: docs/decisions/0017-lean-put.md.
@@ -26,9 +28,11 @@ from typing import Any, cast
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.core.handlers.exception import response_for_exception
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -40,6 +44,7 @@ from rest_framework_simplejwt.authentication import JWTStatelessUserAuthenticati
 
 from core.accounts.revocation import SessionEnded, session_started
 from core.answers.store import SaveOrigin
+from core.common import metrics
 from core.common.errors import api_exception_handler
 from core.common.permissions import STUDENT
 
@@ -222,6 +227,60 @@ def answers_put_lean(*, view: APIView, request: HttpRequest, exam_id: int) -> Ht
         body.setdefault("server_time", timezone.now())
         return _json_response(view, _renderer.render(body), handled.status_code)
     return _json_response(view, _renderer.render({"saved": saved, "server_time": now}), 200)
+
+
+# --- served before the middleware a bearer-token save never needs -----------------------------
+
+_ANSWERS_URL_NAME = "exam-answers"
+
+
+class LeanAnswersMiddleware:
+    """Serves the lean road before the session, CSRF, authentication, messages and device-cookie middleware.
+
+    A save the lean road takes carries a bearer token and no cookie is read or set for it, so what those
+    middleware do per request (a lazy session, a lazy user, a message store, a CSRF cookie check on a
+    csrf_exempt view) is only bookkeeping. Placed after RequestId, RequestLog, Security, CSP and CORS, so
+    the request id, the request's log line and metrics, and every security header stay; the two headers the
+    skipped middleware would add to such a response (Content-Length by CommonMiddleware, X-Frame-Options by
+    XFrameOptionsMiddleware) are added here. An error nobody handled becomes the same JSON 500 (handler500),
+    recorded the same way. Anything the lean road declines goes down the whole chain, unchanged.
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.x_frame_options = getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "PUT" and settings.EXAMS_LEAN_PUT and request.path_info.endswith("/answers"):
+            response = self._lean(request)
+            if response is not None:
+                return response
+        return cast(HttpResponse, self.get_response(request))
+
+    def _lean(self, request: HttpRequest) -> HttpResponse | None:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return None
+        if match.url_name != _ANSWERS_URL_NAME:
+            return None
+        view_func = cast(Any, match.func)
+        view = view_func.view_class(**view_func.view_initkwargs)
+        view.setup(request, *match.args, **match.kwargs)
+        request.resolver_match = match
+        try:
+            response = answers_put_lean(view=view, request=request, exam_id=match.kwargs["exam_id"])
+        except Exception as exc:  # recorded and answered as Django's handler does (handler500: the JSON 500)
+            response = response_for_exception(request, exc)
+        if response is None:
+            return None
+        if settings.METRICS_ENABLED:
+            metrics.ANSWER_SAVES.labels(metrics.answer_save_outcome(response.status_code)).inc()
+        if "X-Frame-Options" not in response:
+            response["X-Frame-Options"] = self.x_frame_options
+        if "Content-Length" not in response:
+            response["Content-Length"] = str(len(response.content))
+        return response
 
 
 # --- the hot read: the save's cache entries in one MGET ----------------------------------------

@@ -54,6 +54,9 @@ MIDDLEWARE = [
     "core.common.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # The answer save's lean road, served before the middleware below that a bearer-token save never needs
+    # (docs/decisions/0017-lean-put.md); everything else goes on down the chain.
+    "core.exams.hot_path.LeanAnswersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -132,6 +135,9 @@ CASSANDRA = {
     "REQUEST_TIMEOUT": env.float("CASSANDRA_REQUEST_TIMEOUT", default=2.0),
     "DEADLINE": env.float("CASSANDRA_DEADLINE", default=4.5),
     "SPECULATIVE_DELAY": env.float("CASSANDRA_SPECULATIVE_DELAY", default=0.3),
+    # The native protocol: 4, which Cassandra 4 and 5 speak. 5 adds checksummed frames, whose CRC24 the driver
+    # computes in Python: about 0.06 ms of CPU per save (docs/benchmarks.md, where a B1 save's time goes).
+    "PROTOCOL_VERSION": env.int("CASSANDRA_PROTOCOL_VERSION", default=4),
     # Set in a multi-datacenter cluster: routes to that DC and creates the keyspace with
     # NetworkTopologyStrategy {LOCAL_DC: REPLICATION_FACTOR}; empty means SimpleStrategy.
     "LOCAL_DC": env.str("CASSANDRA_LOCAL_DC", default="dc1" if CASSANDRA_NODES > 1 else ""),

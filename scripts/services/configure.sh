@@ -158,5 +158,5 @@ nginx_configure() {
     done
     render nginx.local.conf.template "$NGINX_CONF" USER="$user_line" NGINX_DIR="$NGINX_DIR" LOG_DIR="$LOG_DIR" \
         NGINX_PORT="$NGINX_PORT" UPSTREAM_SERVERS="${upstream%$'\n'}" MIME_TYPES="$mime" \
-        STATIC_ROOT="$NGINX_STATIC_ROOT"
+        STATIC_ROOT="$NGINX_STATIC_ROOT" UPSTREAM_KEEPALIVE="${NGINX_UPSTREAM_KEEPALIVE:-128}"
 }

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from unittest import mock
 
 from django.core.cache import cache
 from django.test import TestCase, override_settings
 from rest_framework.test import APIClient
 
 from core.accounts.tokens import SingleUseRefreshToken
-from core.exams import hot_path
+from core.common.models import ErrorLog
+from core.exams import hot_path, services
 from core.exams.tests.factories import ids_of, make_doctor, make_exam, make_student, token_for
 
 # A content type the lean road leaves to DRF (it decodes the same ASCII body the same way).
@@ -45,8 +47,14 @@ class LeanRoadTests(TestCase):
 
     def assert_alike(self, lean, drf) -> None:
         self.assertEqual(lean.status_code, drf.status_code, (lean.content, drf.content))
-        self.assertEqual(lean["Content-Type"], drf["Content-Type"])
-        self.assertEqual(lean.get("Allow"), drf.get("Allow"))
+        # Every header alike (the security headers, Allow, X-Frame-Options...), but the request's own id and the
+        # length of a body whose server_time differs.
+        self.assertEqual(
+            {k: v for k, v in lean.headers.items() if k not in ("X-Request-ID", "Content-Length")},
+            {k: v for k, v in drf.headers.items() if k not in ("X-Request-ID", "Content-Length")},
+        )
+        for response in (lean, drf):
+            self.assertEqual(response["Content-Length"], str(len(response.content)))
         lean_body, drf_body = dict(lean.json()), dict(drf.json())
         self.assertIsNotNone(lean_body.pop("server_time", None))
         self.assertIsNotNone(drf_body.pop("server_time", None))
@@ -116,3 +124,31 @@ class LeanRoadTests(TestCase):
         self.assertIn(self.token, hot_path._checked_tokens)
         self.assertEqual(off.status_code, 200)
         self.assert_alike(on, off)
+
+    def test_a_lean_save_is_served_before_the_session_and_csrf_middleware(self) -> None:
+        self.start()
+        body = {"answers": [{"question": self.q1, "choices": self.q1_correct}]}
+        lean = self.put(body, token=self.token)
+        drf = self.put(body, token=self.token, content_type=DRF_ROAD)
+        self.assertEqual((lean.status_code, drf.status_code), (200, 200))
+        self.assertFalse(hasattr(lean.wsgi_request, "session"))  # SessionMiddleware never saw it
+        self.assertTrue(hasattr(drf.wsgi_request, "session"))
+        self.assert_alike(lean, drf)
+
+    def test_an_unexpected_error_on_the_lean_road_is_the_recorded_json_500(self) -> None:
+        self.start()
+        body = {"answers": [{"question": self.q1, "choices": self.q1_correct}]}
+        client = APIClient(raise_request_exception=False)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.token}")
+        with (
+            mock.patch.object(services, "answers_save", side_effect=RuntimeError("a bug")),
+            self.assertLogs("django.request", "ERROR") as logged,
+        ):
+            response = client.put(self.url, body, format="json", HTTP_X_REQUEST_ID="rid-lean-500")
+        self.assertEqual(len(logged.records), 1)  # once, as Django's handler logs it
+        self.assertEqual(response.status_code, 500)
+        self.assertEqual(response.json()["error"], "server_error")
+        self.assertIn("rid-lean-500", response.json()["detail"])
+        self.assertEqual((response["X-Request-ID"], response["X-Frame-Options"]), ("rid-lean-500", "DENY"))
+        self.assertEqual(ErrorLog.objects.get().request_id, "rid-lean-500")
+        self.assertFalse(hasattr(response.wsgi_request, "session"))  # it was the lean road that failed
