@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from core.audit.models import AuditRecord
 from core.exams import services
+from core.exams.caching import hot_context_get
 from core.exams.models import Attempt, Exam
 from core.exams.tests.factories import ids_of, make_doctor, make_exam, make_student, token_for
 
@@ -180,13 +181,15 @@ class ExamTimeChangeTests(OfficeTestCase):
 
     def test_a_later_closing_time_reaches_every_running_attempt(self) -> None:
         now = timezone.now()
-        exam = self.exam(duration_minutes=120, closes_at=now + timedelta(seconds=1), grace_seconds=0)
+        exam = self.exam(duration_minutes=120, closes_at=now + timedelta(minutes=1), grace_seconds=0)
         students = [self.started(exam, ago=timedelta(minutes=m)) for m in (1, 2)]
         for student in students:
-            self.assertEqual(self.save(exam, student).status_code, 200)  # windows cached
+            self.assertEqual(self.save(exam, student).status_code, 200)  # windows cached, ending at closes_at
         Exam.objects.filter(pk=exam.pk).update(closes_at=now - timedelta(seconds=5))
         services.exam_update(user=self.doctor, exam_id=exam.id, changes={"closes_at": now + timedelta(minutes=30)})
         for student in students:
+            _, window = hot_context_get(exam_id=exam.id, student_id=student.id)  # what the next save reads
+            self.assertEqual(window.deadline if window else None, now + timedelta(minutes=30))
             self.assert_saves(exam, student, 200)
             attempt = Attempt.objects.get(exam=exam, student=student)
             self.assertEqual(attempt.deadline, now + timedelta(minutes=30))
