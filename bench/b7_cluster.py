@@ -5,7 +5,9 @@ the stack of `make bench` and once against a second, side stack that differs onl
 three-node cluster (127.0.0.1-3, RF 3, LOCAL_QUORUM) when the main stack has one node, or one node when the main
 stack is the cluster (`CASSANDRA_NODES=3 make bench`). The side stack shares PostgreSQL and Redis and has its own
 Cassandra, gunicorn instances and Nginx on ports 10 above the main ones, under .state/b7; it is stopped at the end
-(BENCH_B7_KEEP=1 keeps it). The two alternate in rounds, so that a noisy neighbour hurts both alike.
+(BENCH_B7_KEEP=1 keeps it). The two alternate in rounds, so that a noisy neighbour hurts both alike, after
+BENCH_B7_WARM_ROUNDS (1) uncounted rounds of each kind on each stack, so that the freshly started side stack is as
+warm as the main one.
 
 The same machinery measures what `commitlog_sync: group` costs against `periodic` (docs/decisions, durability):
 `BENCH_B7_SIDE_SYNC=group` gives the side stack that commit log sync, with as many nodes as the main one
@@ -88,12 +90,16 @@ def side_stop(env: dict[str, str]) -> None:
     _services("stop", "nginx", "web", "cassandra", env=env, timeout=300)
 
 
-def measure(base_urls: dict[str, str], *, seconds: float, rounds: int, concurrency: int) -> dict[str, Any]:
-    """B1's and B2's loads against each stack, alternating; answers/s and latencies per (stack, kind)."""
+def measure(
+    base_urls: dict[str, str], *, seconds: float, rounds: int, concurrency: int, warm_rounds: int = 1
+) -> dict[str, Any]:
+    """B1's and B2's loads against each stack, alternating; answers/s and latencies per (stack, kind). The first
+    `warm_rounds` rounds are not counted: a side stack started a minute ago has cold JVMs and Python processes,
+    while the main one may have run for an hour (the first B7 figure was biased that way)."""
     fixtures = {name: seeding.answers_fixture(url, students=concurrency) for name, url in base_urls.items()}
     runs: dict[tuple[str, str], list[Any]] = {}
     warmup = reporting.env_float("BENCH_WARMUP_SECONDS", 2.0)
-    for _ in range(rounds):
+    for round_ in range(warm_rounds + rounds):
         for kind, per_request in (("B1", 1), ("B2", 100)):
             for name, fixture in fixtures.items():
                 questions = list(fixture.exam.questions.items())[:per_request]
@@ -117,7 +123,8 @@ def measure(base_urls: dict[str, str], *, seconds: float, rounds: int, concurren
                         warmup=warmup,
                     )
                 )
-                runs.setdefault((name, kind), []).append((result, per_request))
+                if round_ >= warm_rounds:
+                    runs.setdefault((name, kind), []).append((result, per_request))
     figures: dict[str, Any] = {}
     for (name, kind), results in runs.items():
         merged = client.LoadResult.merge([r for r, _ in results])
@@ -141,13 +148,14 @@ def run() -> dict[str, Any]:
     seconds = reporting.env_float("BENCH_B7_SECONDS", 16.0)
     rounds = max(1, reporting.env_int("BENCH_ROUNDS", 2))
     concurrency = reporting.env_int("BENCH_CONCURRENCY", 64)
+    warm_rounds = max(0, reporting.env_int("BENCH_B7_WARM_ROUNDS", 1))
     env = side_environment(nodes=side_nodes, sync=sync)
     main_sync = os.environ.get("CASSANDRA_COMMITLOG_SYNC", "periodic")
     main = f"{main_nodes}n_{main_sync}"
     side = f"{side_nodes}n_{sync}"
     try:
         urls = {main: client.DEFAULT_BASE_URL, side: side_start(env)}
-        figures = measure(urls, seconds=seconds, rounds=rounds, concurrency=concurrency)
+        figures = measure(urls, seconds=seconds, rounds=rounds, concurrency=concurrency, warm_rounds=warm_rounds)
     finally:
         if not os.environ.get("BENCH_B7_KEEP"):
             side_stop(env)
@@ -183,7 +191,8 @@ def run() -> dict[str, Any]:
             f"{figures[f'{base}_B1']['p99_ms']} ms); B2 ratio {ratio['B2']:.2f} "
             f"({figures[f'{top}_B2']['answers_per_s']:.0f} vs {figures[f'{base}_B2']['answers_per_s']:.0f} answers/s, "
             f"p99 {figures[f'{top}_B2']['p99_ms']} vs {figures[f'{base}_B2']['p99_ms']} ms); {top} against {base}; "
-            f"{concurrency} students, {seconds:.0f} s per stack and kind in {rounds} alternating rounds"
+            f"{concurrency} students, {seconds:.0f} s per stack and kind in {rounds} alternating rounds, after "
+            f"{warm_rounds} uncounted warm-up round(s) of each kind on each stack"
         ),
     }
 
