@@ -7,6 +7,10 @@ every instance is stopped (a warm shutdown) and one started again. Each instance
 (2 by default). Every grading must write one degree per student, and the two-worker gradings the very same degrees
 as the one-worker ones (compared student by student).
 
+Each grading also reports the CPU seconds of the worker instances, the Cassandra node(s) and PostgreSQL (its
+processes alive when the grading starts) spent on it: on a shared machine the wall time follows the neighbours,
+the CPU per student much less, and it tells whether the cores are the limit.
+
 Seeding reuses B3's (bench/b3_grading.py: deterministic, one unlogged batch per student, reused from one run to
 the next) and is timed: the first run of a size pays it.
 
@@ -26,10 +30,11 @@ import time
 from typing import Any
 
 try:
-    from bench import b3_grading, client, reporting, seeding
+    from bench import b3_grading, client, processes, reporting, seeding
 except ImportError:  # run as a script from bench/
     import b3_grading  # type: ignore[no-redef]
     import client  # type: ignore[no-redef]
+    import processes  # type: ignore[no-redef]
     import reporting  # type: ignore[no-redef]
     import seeding  # type: ignore[no-redef]
 
@@ -121,6 +126,9 @@ def run() -> dict[str, Any]:
         )
 
     runs: dict[int, list[float]] = {1: [], 2: []}
+    # CPU seconds of the worker instances and of Cassandra per grading: on a shared 2-core machine the wall time
+    # depends on the neighbours; what a grading costs does much less, and says whether the cores are the limit.
+    cpu: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     reference: dict[int, Any] | None = None
     mismatched = 0
     loads: list[float] = []
@@ -129,7 +137,10 @@ def run() -> dict[str, Any]:
         for round_ in range(first, rounds + 1):
             for workers in (1, 2):
                 workers_set(workers)
+                parts = processes.processes("worker", "cassandra", "postgres")
+                before = processes.cpu_by_part(parts)
                 seconds = grade()
+                spent = {part: used - before[part] for part, used in processes.cpu_by_part(parts).items()}
                 degrees = degrees_of(exam.id)
                 if len(degrees) != students:
                     raise RuntimeError(f"{workers} worker(s) wrote {len(degrees)} degrees, expected {students}")
@@ -139,12 +150,14 @@ def run() -> dict[str, Any]:
                     mismatched += sum(1 for sid, marks in degrees.items() if reference.get(sid) != marks)
                 loads.append(os.getloadavg()[0])
                 print(
-                    f"  B3W: round {round_}, {workers} worker(s): {seconds:.1f} s "
+                    f"  B3W: round {round_}, {workers} worker(s): {seconds:.1f} s, CPU s: worker "
+                    f"{spent['worker']:.1f}, cassandra {spent['cassandra']:.1f}, postgres {spent['postgres']:.1f} "
                     f"(load average {loads[-1]:.1f}){' (warm-up)' if round_ == 0 else ''}",
                     flush=True,
                 )
                 if round_:
                     runs[workers].append(seconds)
+                    cpu[workers].append(spent)
     finally:
         workers_set(1)
     one, two = statistics.median(runs[1]), statistics.median(runs[2])
@@ -174,6 +187,9 @@ def run() -> dict[str, Any]:
         "seed_seconds": round(seed_seconds, 1),
         "seed_pilot_students_per_s": round(rate, 1),
         "load_average": [round(x, 1) for x in loads],
+        "cpu_seconds_1_worker": [{k: round(v, 1) for k, v in c.items()} for c in cpu[1]],
+        "cpu_seconds_2_workers": [{k: round(v, 1) for k, v in c.items()} for c in cpu[2]],
+        "cpu_ms_per_student": round(statistics.median(sum(c.values()) for c in cpu[1] + cpu[2]) * 1000 / students, 2),
         "notes": (
             f"{rounds} rounds of (1 worker, 2 workers){' after one warm-up round' if warmup else ''}; each worker "
             f"instance runs "

@@ -5,7 +5,9 @@ the stack of `make bench` and once against a second, side stack that differs onl
 three-node cluster (127.0.0.1-3, RF 3, LOCAL_QUORUM) when the main stack has one node, or one node when the main
 stack is the cluster (`CASSANDRA_NODES=3 make bench`). The side stack shares PostgreSQL and Redis and has its own
 Cassandra, gunicorn instances and Nginx on ports 10 above the main ones, under .state/b7; it is stopped at the end
-(BENCH_B7_KEEP=1 keeps it). The two alternate in rounds, so that a noisy neighbour hurts both alike.
+(BENCH_B7_KEEP=1 keeps it). The two alternate in rounds, so that a noisy neighbour hurts both alike, after
+BENCH_B7_WARM_ROUNDS (1) uncounted rounds of each kind on each stack, so that the freshly started side stack is as
+warm as the main one.
 
 The same machinery measures what `commitlog_sync: group` costs against `periodic` (docs/decisions, durability):
 `BENCH_B7_SIDE_SYNC=group` gives the side stack that commit log sync, with as many nodes as the main one
@@ -24,9 +26,10 @@ import time
 from typing import Any
 
 try:
-    from bench import client, reporting, seeding
+    from bench import client, processes, reporting, seeding
 except ImportError:  # run as a script from bench/
     import client  # type: ignore[no-redef]
+    import processes  # type: ignore[no-redef]
     import reporting  # type: ignore[no-redef]
     import seeding  # type: ignore[no-redef]
 
@@ -88,12 +91,43 @@ def side_stop(env: dict[str, str]) -> None:
     _services("stop", "nginx", "web", "cassandra", env=env, timeout=300)
 
 
-def measure(base_urls: dict[str, str], *, seconds: float, rounds: int, concurrency: int) -> dict[str, Any]:
-    """B1's and B2's loads against each stack, alternating; answers/s and latencies per (stack, kind)."""
+def stack_processes(env: dict[str, str]) -> dict[str, list[int]]:
+    """The Cassandra node(s) and the web tier (gunicorn and Nginx, with their children) of the stack that
+    `env` names (its STATE_DIR): what one stack's saves cost in CPU. PostgreSQL and Redis are shared by both
+    stacks and left out (a warm save does not query PostgreSQL)."""
+    out = subprocess.run(
+        [SERVICES, "pid", "cassandra", "web", "nginx"], env=env, capture_output=True, text=True, timeout=60
+    )
+    parts: dict[str, list[int]] = {"cassandra": [], "web": []}
+    for program, pid in processes.parse_pids(out.stdout).items():
+        part = "cassandra" if processes.part_of(program) == "cassandra" else "web"
+        parts[part].extend(processes.tree(pid))
+    if not parts["cassandra"] or not parts["web"]:
+        raise RuntimeError(f"services.sh pid found no Cassandra or no web tier: {out.stdout} {out.stderr}")
+    return parts
+
+
+def measure(
+    base_urls: dict[str, str],
+    *,
+    seconds: float,
+    rounds: int,
+    concurrency: int,
+    warm_rounds: int = 1,
+    envs: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """B1's and B2's loads against each stack, alternating; answers/s and latencies per (stack, kind). The first
+    `warm_rounds` rounds are not counted: a side stack started a minute ago has cold JVMs and Python processes,
+    while the main one may have run for an hour (the first B7 figure was biased that way). With `envs` (each
+    stack's environment for services.sh), also the CPU that stack's Cassandra and web tier spent per answer
+    saved, warm-up seconds included: on a shared machine throughput depends on the neighbours, CPU per answer
+    much less."""
     fixtures = {name: seeding.answers_fixture(url, students=concurrency) for name, url in base_urls.items()}
+    parts = {name: stack_processes(env) for name, env in (envs or {}).items()}
     runs: dict[tuple[str, str], list[Any]] = {}
+    cpu: dict[tuple[str, str], dict[str, float]] = {}
     warmup = reporting.env_float("BENCH_WARMUP_SECONDS", 2.0)
-    for _ in range(rounds):
+    for round_ in range(warm_rounds + rounds):
         for kind, per_request in (("B1", 1), ("B2", 100)):
             for name, fixture in fixtures.items():
                 questions = list(fixture.exam.questions.items())[:per_request]
@@ -107,6 +141,13 @@ def measure(base_urls: dict[str, str], *, seconds: float, rounds: int, concurren
                     )
                     return "PUT", path, b'{"answers":[' + items + b"]}", headers[worker]
 
+                acked = [0]
+
+                def count(worker: int, n: int, status: int, body: bytes, acked=acked) -> None:
+                    if 200 <= status < 300:
+                        acked[0] += 1
+
+                before = processes.cpu_by_part(parts[name]) if name in parts else {}
                 result = asyncio.run(
                     client.run_load(
                         fixture.target,
@@ -115,9 +156,16 @@ def measure(base_urls: dict[str, str], *, seconds: float, rounds: int, concurren
                         duration=seconds / rounds,
                         max_requests=200_000,
                         warmup=warmup,
+                        on_response=count,
                     )
                 )
-                runs.setdefault((name, kind), []).append((result, per_request))
+                if round_ >= warm_rounds:
+                    runs.setdefault((name, kind), []).append((result, per_request))
+                    if name in parts:
+                        spent = cpu.setdefault((name, kind), {"answers": 0.0})
+                        spent["answers"] += acked[0] * per_request
+                        for part, used in processes.cpu_by_part(parts[name]).items():
+                            spent[part] = spent.get(part, 0.0) + used - before[part]
     figures: dict[str, Any] = {}
     for (name, kind), results in runs.items():
         merged = client.LoadResult.merge([r for r, _ in results])
@@ -128,6 +176,10 @@ def measure(base_urls: dict[str, str], *, seconds: float, rounds: int, concurren
             "p99_ms": reporting.ms(merged.p(99)),
             "errors": merged.errors,
         }
+        spent = cpu.get((name, kind))
+        if spent and spent["answers"]:
+            for part in ("cassandra", "web"):
+                figures[f"{name}_{kind}"][f"{part}_cpu_ms_per_answer"] = round(spent[part] * 1000 / spent["answers"], 3)
     return figures
 
 
@@ -141,13 +193,22 @@ def run() -> dict[str, Any]:
     seconds = reporting.env_float("BENCH_B7_SECONDS", 16.0)
     rounds = max(1, reporting.env_int("BENCH_ROUNDS", 2))
     concurrency = reporting.env_int("BENCH_CONCURRENCY", 64)
+    warm_rounds = max(0, reporting.env_int("BENCH_B7_WARM_ROUNDS", 1))
     env = side_environment(nodes=side_nodes, sync=sync)
     main_sync = os.environ.get("CASSANDRA_COMMITLOG_SYNC", "periodic")
     main = f"{main_nodes}n_{main_sync}"
     side = f"{side_nodes}n_{sync}"
     try:
         urls = {main: client.DEFAULT_BASE_URL, side: side_start(env)}
-        figures = measure(urls, seconds=seconds, rounds=rounds, concurrency=concurrency)
+        main_env = {k: v for k, v in os.environ.items() if k != "SERVICES_LOCKED"}
+        figures = measure(
+            urls,
+            seconds=seconds,
+            rounds=rounds,
+            concurrency=concurrency,
+            warm_rounds=warm_rounds,
+            envs={main: main_env, side: env},
+        )
     finally:
         if not os.environ.get("BENCH_B7_KEEP"):
             side_stop(env)
@@ -162,6 +223,12 @@ def run() -> dict[str, Any]:
         for k in ("B1", "B2")
     }
     errors = sum(f["errors"] for f in figures.values())
+
+    def cpu_of(stack: str, kind: str) -> str:
+        f = figures[f"{stack}_{kind}"]
+        return f"{f.get('cassandra_cpu_ms_per_answer')} + {f.get('web_cpu_ms_per_answer')}"
+
+    cpu_note = ", ".join(f"{k} {cpu_of(top, k)} vs {cpu_of(base, k)}" for k in ("B1", "B2"))
     return {
         "id": ID,
         "what": what,
@@ -183,7 +250,9 @@ def run() -> dict[str, Any]:
             f"{figures[f'{base}_B1']['p99_ms']} ms); B2 ratio {ratio['B2']:.2f} "
             f"({figures[f'{top}_B2']['answers_per_s']:.0f} vs {figures[f'{base}_B2']['answers_per_s']:.0f} answers/s, "
             f"p99 {figures[f'{top}_B2']['p99_ms']} vs {figures[f'{base}_B2']['p99_ms']} ms); {top} against {base}; "
-            f"{concurrency} students, {seconds:.0f} s per stack and kind in {rounds} alternating rounds"
+            f"{concurrency} students, {seconds:.0f} s per stack and kind in {rounds} alternating rounds, after "
+            f"{warm_rounds} uncounted warm-up round(s) of each kind on each stack; CPU ms per answer (Cassandra + "
+            f"web tier): {cpu_note}"
         ),
     }
 
